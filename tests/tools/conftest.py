@@ -1,0 +1,31 @@
+"""Fixtures for the tooling tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.tools.throwaway import ROOT, Project
+from tools import sdist
+
+
+@pytest.fixture(scope="session")
+def cached_sdist() -> Path:
+    return sdist.fetch(sdist.load_pin())
+
+
+@pytest.fixture
+def project(tmp_path: Path, cached_sdist: Path) -> Project:
+    root = tmp_path / "proj"
+    shutil.copytree(ROOT / "tools", root / "tools",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
+    cache = root / "build" / "cache"
+    cache.mkdir(parents=True)
+    os.link(cached_sdist, cache / cached_sdist.name)
+    proj = Project(root)
+    proj.write_series({})
+    return proj

@@ -1,0 +1,99 @@
+"""The real series in patches/: applies with quilt and git am as with make
+apply, round-trips through refresh, and carries its DEP-3 facts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.tools.throwaway import ROOT, Project
+from tools import patchq, sdist
+
+PATCHES = ROOT / "patches"
+GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost"}  # fmt: skip
+
+
+def files_of(tree: Path) -> dict[str, bytes]:
+    skip = {".git", ".pc"}
+    return {
+        str(p.relative_to(tree)): p.read_bytes()
+        for p in tree.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(tree).parts)
+    }
+
+
+@pytest.fixture
+def real_project(project: Project) -> Project:
+    shutil.rmtree(project.root / "patches")
+    shutil.copytree(PATCHES, project.root / "patches")
+    done = project.run("apply")
+    assert done.returncode == 0, done.stderr
+    return project
+
+
+@pytest.fixture
+def pristine_tree(tmp_path: Path, cached_sdist: Path) -> Path:
+    tree = tmp_path / "pristine"
+    sdist.unpack(cached_sdist, tree)
+    (tree / "vendor/llhttp/.git").unlink()
+    return tree
+
+
+def test_series_lists_every_patch_file() -> None:
+    listed = {e.name for e in patchq.read_series(PATCHES)}
+    on_disk = {p.name for p in PATCHES.glob("*.patch")}
+    assert listed == on_disk
+    assert listed, "the series is empty"
+
+
+def test_every_patch_carries_dep3_facts() -> None:
+    for entry in patchq.read_series(PATCHES):
+        header = entry.path.read_text().split("\n---\n", 1)[0]
+        assert "\nForwarded: " in header, entry.name
+        assert "\nLast-Update: " in header, entry.name
+        if "Forwarded: not-needed" not in header:
+            assert "\nBug: https://github.com/aio-libs/aiohttp/issues/" in header
+
+
+def test_quilt_push_applies_the_series_without_fuzz(
+    real_project: Project, pristine_tree: Path
+) -> None:
+    done = subprocess.run(
+        ["quilt", "push", "-a", "--fuzz=0"],
+        cwd=pristine_tree,
+        env={**os.environ, "QUILT_PATCHES": str(PATCHES)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fuzz" not in done.stdout.lower() and "offset" not in done.stdout
+    assert files_of(pristine_tree) == files_of(real_project.checkout)
+
+
+def test_git_am_applies_the_series(real_project: Project, pristine_tree: Path) -> None:
+    def git(*args: str, **kw: object) -> str:
+        return subprocess.run(["git", "-C", str(pristine_tree), *args], check=True,
+                              capture_output=True, text=True, env=GIT_ENV, **kw).stdout  # type: ignore[call-overload]  # fmt: skip
+
+    git("init", "-q")
+    git("add", "-A", "-f")
+    git("commit", "-q", "-m", "pristine")
+    mails = [str(e.path) for e in patchq.read_series(PATCHES)]
+    git("am", "--quiet", *mails)
+    assert files_of(pristine_tree) == files_of(real_project.checkout)
+    fmt = "--format=%an <%ae> %aI %s"
+    assert git("log", fmt, "HEAD~%d.." % len(mails)) == real_project.git(
+        "log", fmt, "v3.10.10.."
+    )
+
+
+def test_real_series_round_trips_byte_for_byte(real_project: Project) -> None:
+    done = real_project.run("refresh")
+    assert done.returncode == 0, done.stderr
+    assert files_of(real_project.root / "patches") == files_of(PATCHES)

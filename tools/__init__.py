@@ -1,0 +1,1 @@
+"""Tooling for the aiohttp connect-timeout patch series."""

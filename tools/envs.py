@@ -1,0 +1,139 @@
+"""Create the virtual environments the make targets run in.
+
+    python -m tools.envs patched    .venv: pinned tools + aiohttp built from
+                                    build/aiohttp as it is (edits included)
+    python -m tools.envs pristine   build/venvs/pristine: the same, with
+                                    aiohttp built from the pristine tag
+
+aiohttp is compiled with its C extensions from a clean export of the
+checkout, so building never leaves artefacts in build/aiohttp. Each step is
+skipped when its inputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tools import sdist
+from tools.patchq import CHECKOUT, QueueError, git
+
+ROOT = sdist.ROOT
+REQUIREMENTS = ROOT / "requirements"
+CONSTRAINTS = REQUIREMENTS / "constraints.txt"
+OUR_REQUIREMENTS = ("tools.txt", "bench.txt")
+VENVS = {"patched": ROOT / ".venv", "pristine": ROOT / "build" / "venvs" / "pristine"}
+SOURCE_STAMP = "aiohttp-source.json"  # inside the venv: which tree it holds
+STASH_IDENTITY = {
+    "GIT_AUTHOR_NAME": "envs", "GIT_AUTHOR_EMAIL": "envs@localhost",
+    "GIT_COMMITTER_NAME": "envs", "GIT_COMMITTER_EMAIL": "envs@localhost",
+}  # fmt: skip
+
+
+def snapshot(tree: Path, rev: str | None) -> str:
+    """A commit holding rev, or the working tree (uncommitted edits too)."""
+    if rev is not None:
+        return git(tree, "rev-parse", f"{rev}^{{commit}}").strip()
+    stash = git(tree, "stash", "create", env=STASH_IDENTITY).strip()
+    return stash or git(tree, "rev-parse", "HEAD").strip()
+
+
+def export(tree: Path, commit: str, dest: Path) -> None:
+    """Write the commit's files to dest (nothing of .git, nothing untracked)."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(tree), "archive", "--format=tar", commit],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+
+def pip(venv: Path, *args: str) -> None:
+    cmd = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    env = {k: v for k, v in os.environ.items() if k != "AIOHTTP_NO_EXTENSIONS"}
+    subprocess.run([*cmd, *args], check=True, env=env)
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def ensure(
+    name: str,
+    *,
+    venv: Path | None = None,
+    python: str = sys.executable,
+    tree: Path = CHECKOUT,
+    extra: tuple[str, ...] = OUR_REQUIREMENTS,
+) -> Path:
+    """Make the venv hold the pinned requirements and the wanted aiohttp."""
+    pin = sdist.load_pin()
+    venv = venv or VENVS[name]
+    rev = pin.tag if name == "pristine" else None
+    if not (tree / ".git").is_dir():
+        raise QueueError(f"{tree}: no checkout. Run `make apply` first.")
+    commit = snapshot(tree, rev)
+    tree_id = git(tree, "rev-parse", f"{commit}^{{tree}}").strip()
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "pip", "setuptools")
+    stamp_file = venv / SOURCE_STAMP
+    try:
+        stamp = json.loads(stamp_file.read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    with tempfile.TemporaryDirectory(dir=ROOT / "build") as tmp:
+        src = Path(tmp) / "aiohttp"
+        export(tree, commit, src)
+        # aiohttp's own pinned test requirements come from the tree itself.
+        reqs = [src / "requirements" / "test.txt", CONSTRAINTS]
+        reqs += [REQUIREMENTS / f for f in extra if (REQUIREMENTS / f).exists()]
+        req_digest = _digest(reqs)
+        if stamp.get("requirements") != req_digest:
+            args = ["install", "--quiet", "-c", str(CONSTRAINTS)]
+            for r in reqs[:1] + reqs[2:]:
+                args += ["-r", str(r)]
+            # the tree is named too, so nothing can pull another aiohttp
+            pip(venv, *args, "--no-build-isolation", str(src))
+            stamp = {"requirements": req_digest, "tree": tree_id}
+        elif stamp.get("tree") != tree_id:
+            pip(venv, "install", "--quiet", "--no-build-isolation", "--no-deps",
+                "--force-reinstall", str(src))  # fmt: skip
+            stamp["tree"] = tree_id
+        else:
+            print(f"{venv}: up to date (aiohttp tree {tree_id[:12]})")
+            return venv
+    stamp["rev"] = rev or "working tree of " + str(tree)
+    stamp_file.write_text(json.dumps(stamp, indent=1) + "\n")
+    print(f"{venv}: aiohttp from {stamp['rev']} (tree {tree_id[:12]})")
+    return venv
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.envs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", choices=sorted(VENVS))
+    args = parser.parse_args(argv)
+    try:
+        ensure(args.name)
+    except (QueueError, sdist.SdistError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"error: {' '.join(map(str, exc.cmd))} failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Client benchmarks (pytest-codspeed); see tools/bench.py."""

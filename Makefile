@@ -1,26 +1,29 @@
-# Front door. The logic lives in tools/*.py; each target is one line there.
+# Front door. The logic lives in tools/*.py; each target is a line or two.
 #   make apply && make test      everything a fresh machine needs
 PYTHON ?= python3
 VENV := .venv
 PRISTINE := build/venvs/pristine
 FORCE_FLAG := $(if $(FORCE),--force)
+# Debian packages that targets call; installed when missing (needs root).
+DEBIAN_PACKAGES := patch quilt
+BENCH_DEBIAN_PACKAGES := valgrind
 # aiohttp's own test modules that exercise the client and connector paths.
 UPSTREAM_MODULES := test_connector.py test_client_session.py \
 	test_client_functional.py test_client_request.py test_tracing.py \
 	test_proxy.py test_client_ws.py
 # Run from the checkout with `bin/pytest`, not `python -m pytest`, so that
 # `import aiohttp` finds the compiled build in the venv, not the sources.
+# $(1): venv, $(2): junit name, $(3): test paths
 UPSTREAM_PYTEST = cd build/aiohttp && PYTHONPATH=$(CURDIR) \
 	$(abspath $(1))/bin/pytest -c setup.cfg -o addopts= -p no:cacheprovider \
 	-m "not dev_mode" -q -p tools.pytest_upstream \
-	--deselect-file=$(CURDIR)/tests/upstream-deselect.txt $(2)
+	--deselect-file=$(CURDIR)/tests/upstream-deselect.txt \
+	--junitxml=$(CURDIR)/build/upstream/$(2).xml $(3)
 
-# Debian packages that targets call; installed when missing (needs root).
-DEBIAN_PACKAGES := patch quilt
-
-.PHONY: system-deps apply unapply refresh venv venv-pristine test test-tools test-patch \
-	test-bench test-upstream-selected test-upstream test-pristine changelog \
-	clean
+.PHONY: apply unapply refresh system-deps venv venv-pristine test test-tools \
+	test-patch test-bench test-upstream-selected test-upstream \
+	test-upstream-pristine test-pristine changelog lint wheel wheel-smoke pr \
+	bench bench-load matrix audit audit-addons clean
 
 apply:
 	$(PYTHON) -m tools.patchq apply $(FORCE_FLAG)
@@ -32,7 +35,7 @@ refresh:
 	$(PYTHON) -m tools.patchq refresh $(FORCE_FLAG)
 
 system-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	@missing=""; for p in $(DEBIAN_PACKAGES) $(EXTRA_DEBIAN); do \
 		command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
@@ -41,10 +44,11 @@ system-deps:
 venv: system-deps
 	$(PYTHON) -m tools.envs patched
 
-venv-pristine:
+venv-pristine: system-deps
 	$(PYTHON) -m tools.envs pristine
 
-test: venv test-tools test-patch test-bench test-upstream-selected
+test: venv
+	$(MAKE) test-tools test-patch test-bench test-upstream-selected
 
 test-tools:
 	$(VENV)/bin/python -m pytest tests/tools
@@ -52,15 +56,20 @@ test-tools:
 test-patch:
 	$(VENV)/bin/python -m pytest tests/patch
 
+# The benchmarks as quick ordinary tests, so they cannot rot.
 test-bench:
 	$(VENV)/bin/python -m pytest bench
 
 test-upstream-selected:
-	$(call UPSTREAM_PYTEST,$(VENV),$(addprefix tests/,$(UPSTREAM_MODULES)))
+	$(call UPSTREAM_PYTEST,$(VENV),selected-modules,$(addprefix tests/,$(UPSTREAM_MODULES)))
 
-# The whole upstream suite on the patched tree.
+# The whole upstream suite on the patched tree; the same on pristine shows
+# that the deselect list hides no regression.
 test-upstream: venv
-	$(call UPSTREAM_PYTEST,$(VENV),tests)
+	$(call UPSTREAM_PYTEST,$(VENV),whole-suite,tests)
+
+test-upstream-pristine: venv-pristine
+	$(call UPSTREAM_PYTEST,$(PRISTINE),whole-suite-pristine,tests)
 
 # Our behaviour tests against pristine 3.10.10: passes only when exactly the
 # tests marked proves_patch fail there (strict xfail) and all others pass.
@@ -70,5 +79,38 @@ test-pristine: venv-pristine
 changelog: venv
 	$(VENV)/bin/python -m tools.changelog
 
+lint: venv
+	$(VENV)/bin/python -m tools.lint
+
+wheel: venv
+	$(VENV)/bin/python -m tools.wheel build
+
+wheel-smoke: venv
+	$(VENV)/bin/python -m tools.wheel smoke
+
+pr: venv
+	$(VENV)/bin/python -m tools.pr
+
+bench: venv venv-pristine
+	$(MAKE) system-deps EXTRA_DEBIAN="$(BENCH_DEBIAN_PACKAGES)"
+	$(VENV)/bin/python -m tools.bench --mode $(or $(MODE),instructions)
+
+bench-load: venv venv-pristine
+	$(VENV)/bin/python -m tools.bench load
+
+matrix: venv
+	$(VENV)/bin/python -m tools.matrix
+
+AUDIT_PATHS ?=
+audit: venv
+	$(VENV)/bin/python -m tools.audit $(AUDIT_PATHS)
+
+# The audit over a venv holding the add-ons in requirements/audit.txt.
+audit-addons: system-deps
+	$(PYTHON) -m tools.envs audit
+	mkdir -p build/audit
+	build/venvs/audit/bin/python -m tools.audit | tee build/audit/addons.md
+
 clean:
-	rm -rf build/aiohttp.discarded build/venvs build/bench build/pr dist $(VENV)
+	rm -rf build/aiohttp.discarded build/venvs build/bench build/pr \
+		build/upstream build/wheel dist $(VENV)

@@ -4,6 +4,8 @@
                                     build/aiohttp as it is (edits included)
     python -m tools.envs pristine   build/venvs/pristine: the same, with
                                     aiohttp built from the pristine tag
+    python -m tools.envs audit      build/venvs/audit: the patched build and
+                                    the add-ons in requirements/audit.txt
 
 aiohttp is compiled with its C extensions from a clean export of the
 checkout, so building never leaves artefacts in build/aiohttp. Each step is
@@ -27,8 +29,14 @@ from tools.patchq import CHECKOUT, QueueError, git
 ROOT = sdist.ROOT
 REQUIREMENTS = ROOT / "requirements"
 CONSTRAINTS = REQUIREMENTS / "constraints.txt"
-OUR_REQUIREMENTS = ("tools.txt", "bench.txt")
-VENVS = {"patched": ROOT / ".venv", "pristine": ROOT / "build" / "venvs" / "pristine"}
+OUR_REQUIREMENTS = ("tools.txt", "lint.txt", "bench.txt")
+VENVS = {
+    "patched": ROOT / ".venv",
+    "pristine": ROOT / "build" / "venvs" / "pristine",
+    # the patched build next to third-party add-ons, for `make audit-addons`
+    "audit": ROOT / "build" / "venvs" / "audit",
+}
+EXTRA = {"audit": ("audit.txt",)}
 SOURCE_STAMP = "aiohttp-source.json"  # inside the venv: which tree it holds
 STASH_IDENTITY = {
     "GIT_AUTHOR_NAME": "envs", "GIT_AUTHOR_EMAIL": "envs@localhost",
@@ -74,11 +82,12 @@ def ensure(
     venv: Path | None = None,
     python: str = sys.executable,
     tree: Path = CHECKOUT,
-    extra: tuple[str, ...] = OUR_REQUIREMENTS,
+    extra: tuple[str, ...] | None = None,
 ) -> Path:
     """Make the venv hold the pinned requirements and the wanted aiohttp."""
     pin = sdist.load_pin()
     venv = venv or VENVS[name]
+    extra = EXTRA.get(name, OUR_REQUIREMENTS) if extra is None else extra
     rev = pin.tag if name == "pristine" else None
     if not (tree / ".git").is_dir():
         raise QueueError(f"{tree}: no checkout. Run `make apply` first.")

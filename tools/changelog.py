@@ -12,9 +12,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
+import tomllib
 import towncrier
 
 from tools import sdist
@@ -31,11 +31,27 @@ def series_version() -> str:
 
 def _draft(directory: Path, config: Path, version: str, name: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "towncrier", "build", "--draft", "--config",
-         str(config), "--dir", str(directory), "--version", version,
-         "--name", name, "--date", "unreleased"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "towncrier",
+            "build",
+            "--draft",
+            "--config",
+            str(config),
+            "--dir",
+            str(directory),
+            "--version",
+            version,
+            "--name",
+            name,
+            "--date",
+            "unreleased",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode:
         raise SystemExit(f"error: towncrier failed in {directory}:\n{done.stderr}")
     return done.stdout
@@ -55,8 +71,12 @@ def aiohttp_draft(tree: Path = CHECKOUT) -> str:
 
 
 def our_draft() -> str:
-    return _draft(ROOT, ROOT / "pyproject.toml", series_version(),
-                  "aiohttp connect-timeout series")  # fmt: skip
+    return _draft(
+        ROOT,
+        ROOT / "pyproject.toml",
+        series_version(),
+        "aiohttp connect-timeout series",
+    )
 
 
 def main() -> int:

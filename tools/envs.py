@@ -39,9 +39,11 @@ VENVS = {
 EXTRA = {"audit": ("audit.txt",)}
 SOURCE_STAMP = "aiohttp-source.json"  # inside the venv: which tree it holds
 STASH_IDENTITY = {
-    "GIT_AUTHOR_NAME": "envs", "GIT_AUTHOR_EMAIL": "envs@localhost",
-    "GIT_COMMITTER_NAME": "envs", "GIT_COMMITTER_EMAIL": "envs@localhost",
-}  # fmt: skip
+    "GIT_AUTHOR_NAME": "envs",
+    "GIT_AUTHOR_EMAIL": "envs@localhost",
+    "GIT_COMMITTER_NAME": "envs",
+    "GIT_COMMITTER_EMAIL": "envs@localhost",
+}
 
 
 def snapshot(tree: Path, rev: str | None) -> str:
@@ -116,8 +118,15 @@ def ensure(
             pip(venv, *args, "--no-build-isolation", str(src))
             stamp = {"requirements": req_digest, "tree": tree_id}
         elif stamp.get("tree") != tree_id:
-            pip(venv, "install", "--quiet", "--no-build-isolation", "--no-deps",
-                "--force-reinstall", str(src))  # fmt: skip
+            pip(
+                venv,
+                "install",
+                "--quiet",
+                "--no-build-isolation",
+                "--no-deps",
+                "--force-reinstall",
+                str(src),
+            )
             stamp["tree"] = tree_id
         else:
             print(f"{venv}: up to date (aiohttp tree {tree_id[:12]})")
@@ -129,8 +138,11 @@ def ensure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.envs", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.envs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("name", choices=sorted(VENVS))
     args = parser.parse_args(argv)
     try:

@@ -23,11 +23,19 @@ from tools.envs import export
 
 ROOT = sdist.ROOT
 MYPY_FLAGS = (
-    "--follow-imports=silent", "--check-untyped-defs", "--disallow-untyped-defs",
-    "--disallow-incomplete-defs", "--warn-unused-ignores", "--warn-redundant-casts",
-    "--strict-equality", "--no-error-summary", "--hide-error-context",
-    "--show-error-codes", "--no-incremental", "--python-version=3.8",
-)  # fmt: skip
+    "--follow-imports=silent",
+    "--check-untyped-defs",
+    "--disallow-untyped-defs",
+    "--disallow-incomplete-defs",
+    "--warn-unused-ignores",
+    "--warn-redundant-casts",
+    "--strict-equality",
+    "--no-error-summary",
+    "--hide-error-context",
+    "--show-error-codes",
+    "--no-incremental",
+    "--python-version=3.8",
+)
 LINE_NO = re.compile(r":\d+(:\d+)?:")
 
 
@@ -46,7 +54,9 @@ def findings(tree: Path, files: list[str]) -> Counter[str]:
     for f in files:
         if run([*tool("black"), "--check", "--quiet", f]).strip():
             found[f"black: {f} would be reformatted"] += 1
-        if "ERROR" in run([*tool("isort"), "--check-only", "--settings-path", "setup.cfg", f]):
+        if "ERROR" in run(
+            [*tool("isort"), "--check-only", "--settings-path", "setup.cfg", f]
+        ):
             found[f"isort: {f} imports are not sorted"] += 1
     for line in run([*tool("flake8"), "--config", "setup.cfg", *files]).splitlines():
         found[f"flake8: {LINE_NO.sub(':', line)}"] += 1
@@ -59,7 +69,9 @@ def findings(tree: Path, files: list[str]) -> Counter[str]:
 def lint_series(tree: Path = patchq.CHECKOUT) -> list[str]:
     """Findings the series adds over pristine; empty when it adds none."""
     tag = sdist.load_pin().tag
-    changed = patchq.git(tree, "diff", "--name-only", "--diff-filter=AM", f"{tag}..HEAD")
+    changed = patchq.git(
+        tree, "diff", "--name-only", "--diff-filter=AM", f"{tag}..HEAD"
+    )
     files = [f for f in changed.split() if f.endswith(".py")]
     if not files:
         return []
@@ -70,17 +82,29 @@ def lint_series(tree: Path = patchq.CHECKOUT) -> list[str]:
         existing = [f for f in files if (pristine / f).exists()]
         before = findings(pristine, existing)
         after = findings(patched, files)
-    print(f"aiohttp linters on {len(files)} files the series touches: "
-          f"{sum(before.values())} findings on pristine, {sum(after.values())} patched")  # fmt: skip
+    print(
+        f"aiohttp linters on {len(files)} files the series touches: "
+        f"{sum(before.values())} findings on pristine, {sum(after.values())} patched"
+    )
     return sorted((after - before).elements())
 
 
 def lint_ours() -> bool:
     ours = ["tools", "tests", "bench"]
     ok = subprocess.run([*tool("ruff"), "check", *ours], cwd=ROOT).returncode == 0
-    ok &= subprocess.run([*tool("ruff"), "format", "--check", *ours], cwd=ROOT).returncode == 0
-    mypy = [*tool("mypy"), "--ignore-missing-imports", "--check-untyped-defs",
-            "--python-version=3.11", "--exclude", "tests/tools/fixtures", *ours]  # fmt: skip
+    ok &= (
+        subprocess.run([*tool("ruff"), "format", "--check", *ours], cwd=ROOT).returncode
+        == 0
+    )
+    mypy = [
+        *tool("mypy"),
+        "--ignore-missing-imports",
+        "--check-untyped-defs",
+        "--python-version=3.11",
+        "--exclude",
+        "tests/tools/fixtures",
+        *ours,
+    ]
     return subprocess.run(mypy, cwd=ROOT).returncode == 0 and ok
 
 

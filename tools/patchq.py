@@ -55,9 +55,15 @@ BUILD_OWNED_TRACKED = ("aiohttp.egg-info/",)
 UNTRACKABLE = ("vendor/llhttp/.git",)
 
 FORMAT_PATCH_OPTS = (
-    "--zero-commit", "--no-signature", "--no-numbered", "--full-index",
-    "--no-renames", "--diff-algorithm=myers", "--stat=72", "--no-binary",
-)  # fmt: skip
+    "--zero-commit",
+    "--no-signature",
+    "--no-numbered",
+    "--full-index",
+    "--no-renames",
+    "--diff-algorithm=myers",
+    "--stat=72",
+    "--no-binary",
+)
 
 
 class QueueError(Exception):
@@ -186,6 +192,27 @@ def _strip_p1(raw: str, where: str) -> str | None:
     return str(rel)
 
 
+def _count_hunk(
+    lines: list[str], i: int, want_old: int, want_new: int
+) -> tuple[int, int, int]:
+    """Count a hunk body from line i; return the next index and the counts."""
+    old = new = 0
+    while i < len(lines) and (old < want_old or new < want_new):
+        tag = lines[i][:1]
+        if tag in (" ", ""):
+            old, new = old + 1, new + 1
+        elif tag == "-":
+            old += 1
+        elif tag == "+":
+            new += 1
+        elif tag != "\\":
+            break
+        i += 1
+    while i < len(lines) and lines[i].startswith("\\"):  # "\ No newline at end"
+        i += 1
+    return i, old, new
+
+
 def parse_diff(diff: str, where: str) -> list[FileDiff]:
     """Check the diff's structure: paths inside the tree, hunk line counts."""
     files: list[FileDiff] = []
@@ -196,38 +223,30 @@ def parse_diff(diff: str, where: str) -> list[FileDiff]:
         if line.startswith("GIT binary patch"):
             raise QueueError(f"{where}: binary patches are not supported")
         if line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
-            _strip_p1("x/" + line.split(" ", 2)[2], where)
-        if line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
-            old = _strip_p1(line[4:], where)
-            new = _strip_p1(lines[i + 1][4:], where)
-            current = FileDiff(new or old or "")
+            # these carry bare paths: give them the a/ that _strip_p1 strips
+            _strip_p1("a/" + line.split(" ", 2)[2], where)
+        if (
+            line.startswith("--- ")
+            and i + 1 < len(lines)
+            and lines[i + 1].startswith("+++ ")
+        ):
+            before = _strip_p1(line[4:], where)
+            after = _strip_p1(lines[i + 1][4:], where)
+            current = FileDiff(after or before or "")
             files.append(current)
             i += 2
             continue
         match = HUNK_RE.match(line)
         if match:
             if not files:
-                raise QueueError(f"{where}: hunk {line!r} before any ---/+++ file header")
+                raise QueueError(
+                    f"{where}: hunk {line!r} before any ---/+++ file header"
+                )
             current = files[-1]
             current.hunks.append(line)
             want_old = int(match[2] if match[2] is not None else 1)
             want_new = int(match[4] if match[4] is not None else 1)
-            old = new = 0
-            i += 1
-            while i < len(lines) and (old < want_old or new < want_new):
-                body = lines[i]
-                tag = body[:1]
-                if tag in (" ", ""):
-                    old, new = old + 1, new + 1
-                elif tag == "-":
-                    old += 1
-                elif tag == "+":
-                    new += 1
-                elif tag != "\\":
-                    break
-                i += 1
-            while i < len(lines) and lines[i].startswith("\\"):
-                i += 1
+            i, old, new = _count_hunk(lines, i + 1, want_old, want_new)
             if (old, new) != (want_old, want_new):
                 raise QueueError(
                     f"{where}: hunk #{len(current.hunks)} of {current.path} "
@@ -290,17 +309,28 @@ PATCH_LINE_RE = re.compile(r"^(?:patching|checking) file (.+)$")
 HUNK_RESULT_RE = re.compile(r"^Hunk #(\d+) (FAILED|succeeded|ignored) at (\d+)(.*)$")
 
 
-def apply_patch(tree: Path, patch: Patch, where: str, *, allow_fuzz: bool = False) -> ApplyReport:
+def apply_patch(
+    tree: Path, patch: Patch, where: str, *, allow_fuzz: bool = False
+) -> ApplyReport:
     """Apply with GNU patch, zero fuzz unless asked; explain any failed hunk."""
     root = tree.resolve()
     for f in patch.files:  # a symlink in the tree must not lead outside it
         target = (tree / f.path).resolve()
         if root not in (target, *target.parents):
-            raise QueueError(f"{where}: touches {f.path}, which resolves outside the tree")
+            raise QueueError(
+                f"{where}: touches {f.path}, which resolves outside the tree"
+            )
     cmd = [
-        "patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch",
-        "--reject-file=-", "--quoting-style=literal", "-d", str(tree),
-    ]  # fmt: skip
+        "patch",
+        "-p1",
+        "--batch",
+        "--forward",
+        "--no-backup-if-mismatch",
+        "--reject-file=-",
+        "--quoting-style=literal",
+        "-d",
+        str(tree),
+    ]
     cmd.append("--fuzz=2" if allow_fuzz else "--fuzz=0")
     done = subprocess.run(cmd, input=patch.diff, capture_output=True, text=True)
     output = done.stdout + done.stderr
@@ -312,7 +342,14 @@ def apply_patch(tree: Path, patch: Patch, where: str, *, allow_fuzz: bool = Fals
             current = m[1]
         elif m := HUNK_RESULT_RE.match(line):
             n = int(m[1])
-            header = next((f.hunks[n - 1] for f in patch.files if f.path == current and n <= len(f.hunks)), "")
+            header = next(
+                (
+                    f.hunks[n - 1]
+                    for f in patch.files
+                    if f.path == current and n <= len(f.hunks)
+                ),
+                "",
+            )
             desc = f"hunk #{n} of {current} ({header})"
             if m[2] == "succeeded":
                 offsets.append(f"{desc}:{m[4]}")
@@ -333,7 +370,9 @@ def apply_patch(tree: Path, patch: Patch, where: str, *, allow_fuzz: bool = Fals
 def commit_patch(tree: Path, patch: Patch) -> None:
     git(tree, "add", "-A")
     if not git(tree, "status", "--porcelain"):
-        raise QueueError(f"{patch.name}: applies but changes nothing; remove it from series")
+        raise QueueError(
+            f"{patch.name}: applies but changes nothing; remove it from series"
+        )
     who = {
         "GIT_AUTHOR_NAME": patch.author,
         "GIT_AUTHOR_EMAIL": patch.email,
@@ -344,7 +383,17 @@ def commit_patch(tree: Path, patch: Patch) -> None:
         "GIT_COMMITTER_DATE": patch.date,
     }
     subprocess.run(
-        ["git", "-C", str(tree), "commit", "-q", "--no-verify", "--cleanup=verbatim", "-F", "-"],
+        [
+            "git",
+            "-C",
+            str(tree),
+            "commit",
+            "-q",
+            "--no-verify",
+            "--cleanup=verbatim",
+            "-F",
+            "-",
+        ],
         input=patch.message,
         text=True,
         check=True,
@@ -366,10 +415,13 @@ def import_pristine(tree: Path, pin: sdist.Pin) -> None:
     name, email = IMPORT_IDENTITY
     when = f"@{epoch} +0000"
     who = {
-        "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": when,
-        "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_AUTHOR_DATE": when,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
         "GIT_COMMITTER_DATE": when,
-    }  # fmt: skip
+    }
     git(tree, "init", "-q", f"--initial-branch={BRANCH}")
     # -f: the sdist's own .gitignore files hide vendor/llhttp/build/, the
     # generated llhttp sources the C extension needs.
@@ -397,7 +449,9 @@ def read_state(tree: Path) -> CheckoutState:
 
 def write_state(tree: Path, stamp: str | None) -> None:
     head = git(tree, "rev-parse", "HEAD").strip()
-    (tree / ".git" / STATE).write_text(json.dumps({"stamp": stamp, "head": head}) + "\n")
+    (tree / ".git" / STATE).write_text(
+        json.dumps({"stamp": stamp, "head": head}) + "\n"
+    )
 
 
 def local_changes(tree: Path, pin: sdist.Pin) -> list[str]:
@@ -407,9 +461,10 @@ def local_changes(tree: Path, pin: sdist.Pin) -> list[str]:
     problems = []
     status = git(tree, "status", "--porcelain", "--untracked-files=all")
     edits = [
-        line for line in status.splitlines()
+        line
+        for line in status.splitlines()
         if not line[3:].startswith(BUILD_OWNED_TRACKED)
-    ]  # fmt: skip
+    ]
     if edits:
         shown = "\n    ".join(edits[:10]) + ("\n    ..." if len(edits) > 10 else "")
         problems.append(f"uncommitted edits:\n    {shown}")
@@ -464,7 +519,9 @@ def _refuse(tree: Path, problems: list[str], action: str) -> QueueError:
     )
 
 
-def apply(force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES) -> None:
+def apply(
+    force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES
+) -> None:
     pin = sdist.load_pin()
     entries = read_series(patches)
     stamp = series_stamp(pin, entries, patches)
@@ -513,14 +570,17 @@ def unapply(force: bool = False, *, tree: Path = CHECKOUT) -> None:
     print(f"{tree}: at {pin.tag}, the pristine sdist")
 
 
-def refresh(force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES) -> None:
+def refresh(
+    force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES
+) -> None:
     pin = sdist.load_pin()
     if not (tree / ".git").is_dir():
         raise QueueError(f"{tree}: no checkout. Run `make apply` first.")
     status = [
-        line for line in git(tree, "status", "--porcelain").splitlines()
+        line
+        for line in git(tree, "status", "--porcelain").splitlines()
         if not line[3:].startswith(BUILD_OWNED_TRACKED)
-    ]  # fmt: skip
+    ]
     if status:
         raise QueueError(
             f"{tree} has uncommitted edits; refresh exports commits only. "
@@ -536,11 +596,17 @@ def refresh(force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCH
                 "or `make refresh FORCE=1` to overwrite them."
             )
     if git(tree, "rev-list", "--merges", f"{pin.tag}..HEAD").strip():
-        raise QueueError(f"{tree}: merge commits above {pin.tag}; rebase to a linear history")
+        raise QueueError(
+            f"{tree}: merge commits above {pin.tag}; rebase to a linear history"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         git(tree, "format-patch", *FORMAT_PATCH_OPTS, "-o", tmp, f"{pin.tag}..HEAD")
         new = sorted(Path(tmp).glob("*.patch"))
-        old = {e.name for e in read_series(patches)} if (patches / "series").exists() else set()
+        old = (
+            {e.name for e in read_series(patches)}
+            if (patches / "series").exists()
+            else set()
+        )
         header = _series_header(patches / "series")
         patches.mkdir(parents=True, exist_ok=True)
         for p in new:
@@ -565,13 +631,21 @@ def _series_header(series: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.patchq", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.patchq",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["apply", "unapply", "refresh"])
     parser.add_argument("--force", action="store_true", help="discard local work")
     args = parser.parse_args(argv)
     try:
-        {"apply": apply, "unapply": unapply, "refresh": refresh}[args.command](args.force)
+        if args.command == "apply":
+            apply(args.force)
+        elif args.command == "unapply":
+            unapply(args.force)
+        else:
+            refresh(args.force)
     except (QueueError, sdist.SdistError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

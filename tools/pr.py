@@ -52,7 +52,9 @@ def upstream_summary(results: Path = UPSTREAM_RESULTS) -> str:
         suite = ET.parse(xml).getroot()
         suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
         assert suite is not None
-        a = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+        a = {
+            k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")
+        }
         passed = a["tests"] - a["failures"] - a["errors"] - a["skipped"]
         lines.append(
             f"- {xml.stem}: {passed} passed, {a['failures']} failed, "
@@ -69,7 +71,9 @@ def cover_blurb() -> str:
     )
     deselect = ROOT / "tests" / "upstream-deselect.txt"
     n_deselected = sum(
-        1 for line in deselect.read_text().splitlines() if line.strip() and not line.startswith("#")
+        1
+        for line in deselect.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
     )
     return "\n".join(
         [
@@ -99,10 +103,17 @@ def export_pr(out: Path = OUT, tree: Path = patchq.CHECKOUT) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     mbox = patchq.git(
-        tree, "format-patch", "--stdout", "--cover-letter", "--numbered",
-        "--zero-commit", "--no-signature", "--full-index", "--stat=72",
+        tree,
+        "format-patch",
+        "--stdout",
+        "--cover-letter",
+        "--numbered",
+        "--zero-commit",
+        "--no-signature",
+        "--full-index",
+        "--stat=72",
         f"{pin.tag}..HEAD",
-    )  # fmt: skip
+    )
     subject, _, _ = SUMMARY.partition("\n")
     mbox = mbox.replace("*** SUBJECT HERE ***", subject, 1)
     mbox = mbox.replace("*** BLURB HERE ***", cover_blurb(), 1)

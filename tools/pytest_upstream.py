@@ -56,7 +56,8 @@ def pytest_collection_modifyitems(
     if not option:
         return
     wanted = read_deselect_file(Path(option))
-    keep, dropped = [], []
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         (dropped if item.nodeid in wanted else keep).append(item)
     if dropped:

@@ -8,9 +8,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN_FILE = ROOT / "upstream.toml"
@@ -70,10 +71,18 @@ def fetch(pin: Pin, cache_dir: Path = CACHE_DIR) -> Path:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
             cmd = [
-                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                "--no-binary", ":all:", "--dest", tmp,
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--dest",
+                tmp,
                 f"{pin.name}=={pin.version}",
-            ]  # fmt: skip
+            ]
             print(f"downloading {pin.name}=={pin.version} sdist", file=sys.stderr)
             done = subprocess.run(cmd, capture_output=True, text=True)
             downloaded = Path(tmp) / pin.sdist

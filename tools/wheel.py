@@ -69,9 +69,12 @@ def repack_sdist(path: Path, epoch: int) -> None:
             m.mode = 0o755 if m.isdir() or m.mode & 0o111 else 0o644
             m.pax_headers = {}
             out.addfile(m, io.BytesIO(blobs[m.name]) if m.isfile() else None)
-    with path.open("wb") as f, gzip.GzipFile(
-        filename="", mode="wb", fileobj=f, mtime=epoch, compresslevel=9
-    ) as gz:
+    with (
+        path.open("wb") as f,
+        gzip.GzipFile(
+            filename="", mode="wb", fileobj=f, mtime=epoch, compresslevel=9
+        ) as gz,
+    ):
         gz.write(raw.getvalue())
 
 
@@ -104,14 +107,30 @@ def build(out: Path = DIST) -> list[Path]:
     raw = WORK / "raw"
     py = sys.executable
     # sdist first, then the wheel from that sdist: proves the sdist is whole
-    subprocess.run([py, "-m", "build", "--no-isolation", "--outdir", str(raw), str(src)],
-                   check=True, env=env, cwd=WORK)  # fmt: skip
+    subprocess.run(
+        [py, "-m", "build", "--no-isolation", "--outdir", str(raw), str(src)],
+        check=True,
+        env=env,
+        cwd=WORK,
+    )
     (sdist_file,) = raw.glob("*.tar.gz")
     (linux_wheel,) = raw.glob("*.whl")
     repack_sdist(sdist_file, epoch)
     repaired = WORK / "repaired"
-    subprocess.run([py, "-m", "auditwheel", "repair", "--wheel-dir", str(repaired),
-                    str(linux_wheel)], check=True, env=env, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            py,
+            "-m",
+            "auditwheel",
+            "repair",
+            "--wheel-dir",
+            str(repaired),
+            str(linux_wheel),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     (wheel,) = repaired.glob("*.whl")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -130,19 +149,36 @@ def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
     """Install the wheel where the checkout is out of reach and test it."""
     wheels = sorted(dist.glob("aiohttp-*.whl"))
     if len(wheels) != 1:
-        raise WheelError(f"{dist}: expected one aiohttp wheel, found {len(wheels)}; run `make wheel`")
+        raise WheelError(
+            f"{dist}: expected one aiohttp wheel, found {len(wheels)}; run `make wheel`"
+        )
     expected = series_version()
     with tempfile.TemporaryDirectory(prefix="aiohttp-smoke-") as tmp:
         work = Path(tmp)
         venv = work / "venv"
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
         vpy = str(venv / "bin" / "python")
-        subprocess.run([vpy, "-m", "pip", "install", "--quiet", "-c", str(CONSTRAINTS),
-                        "-r", str(REQUIREMENTS / "behaviour.txt"), str(wheels[0])],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [
+                vpy,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "-c",
+                str(CONSTRAINTS),
+                "-r",
+                str(REQUIREMENTS / "behaviour.txt"),
+                str(wheels[0]),
+            ],
+            check=True,
+        )
         tests = work / "tests"
-        shutil.copytree(ROOT / "tests" / "patch", tests,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        shutil.copytree(
+            ROOT / "tests" / "patch",
+            tests,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         check = (
             "import importlib.metadata as m, aiohttp, aiohttp._http_parser as p, sys;"
             f"v = m.version('aiohttp'); assert v == {expected!r}, v;"
@@ -152,17 +188,33 @@ def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
         clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
         subprocess.run([vpy, "-c", check], check=True, cwd=work, env=clean_env)
         done = subprocess.run(
-            [vpy, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error",
-             "--rootdir", str(work), "-c", os.devnull, str(tests)],
-            cwd=work, env=clean_env,
-        )  # fmt: skip
+            [
+                vpy,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-W",
+                "error",
+                "--rootdir",
+                str(work),
+                "-c",
+                os.devnull,
+                str(tests),
+            ],
+            cwd=work,
+            env=clean_env,
+        )
         if done.returncode:
             raise WheelError(f"behaviour tests failed against {wheels[0].name}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.wheel", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.wheel",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["build", "smoke"])
     args = parser.parse_args(argv)
     try:

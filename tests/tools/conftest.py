@@ -20,8 +20,9 @@ def cached_sdist() -> Path:
 @pytest.fixture
 def project(tmp_path: Path, cached_sdist: Path) -> Project:
     root = tmp_path / "proj"
-    shutil.copytree(ROOT / "tools", root / "tools",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
     cache = root / "build" / "cache"
     cache.mkdir(parents=True)

@@ -168,10 +168,14 @@ def test_same_named_classes_in_different_modules_do_not_collide() -> None:
     assert real.base_chain == ["hub_pkg.real.ProxyConnector", "aiohttp.TCPConnector"]
     assert real.verdict == audit.LOSES
     assert sorted(found) == [
-        "GrandLeafConnector", "LeafCallsMiddleConnector", "LeafConnector",
-        "LeafOverLossyConnector", "LossyMiddleConnector", "MiddleConnector",
+        "GrandLeafConnector",
+        "LeafCallsMiddleConnector",
+        "LeafConnector",
+        "LeafOverLossyConnector",
+        "LossyMiddleConnector",
+        "MiddleConnector",
         "RealSubclass",
-    ]  # fmt: skip
+    ]
 
 
 def test_aiohttp_own_package_is_skipped() -> None:

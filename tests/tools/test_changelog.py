@@ -7,9 +7,9 @@ import io
 import re
 
 import pytest
-from docutils import nodes
-from docutils.core import publish_doctree
-from docutils.parsers.rst import roles
+from docutils import nodes  # type: ignore[import-untyped]
+from docutils.core import publish_doctree  # type: ignore[import-untyped]
+from docutils.parsers.rst import roles  # type: ignore[import-untyped]
 
 from tools.changelog import aiohttp_draft, our_draft, series_version
 from tools.patchq import CHECKOUT
@@ -26,14 +26,20 @@ def rst_warnings(text: str) -> str:
     stream = io.StringIO()
     publish_doctree(
         text,
-        settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream},
+        settings_overrides={
+            "report_level": 2,
+            "halt_level": 5,
+            "warning_stream": stream,
+        },
     )
     return stream.getvalue()
 
 
 def section(text: str, title: str) -> str:
     """The body under a towncrier section title, up to the next title."""
-    match = re.search(rf"^{re.escape(title)}\n-+\n(.*?)(?=^\S.*\n-+\n|\Z)", text, re.M | re.S)
+    match = re.search(
+        rf"^{re.escape(title)}\n-+\n(.*?)(?=^\S.*\n-+\n|\Z)", text, re.M | re.S
+    )
     assert match, f"no section {title!r} in:\n{text}"
     return match.group(1)
 
@@ -54,7 +60,11 @@ def test_fragment_lands_under_breaking_changes(aiohttp_text: str) -> None:
 
 
 def test_fragment_is_in_no_other_section(aiohttp_text: str) -> None:
-    for other in ("Bug fixes", "Features", "Deprecations (removal in next major release)"):
+    for other in (
+        "Bug fixes",
+        "Features",
+        "Deprecations (removal in next major release)",
+    ):
         assert f"\n{other}\n" not in aiohttp_text
 
 

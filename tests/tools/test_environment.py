@@ -3,6 +3,7 @@ no dependency can swap it for another release."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -17,10 +18,11 @@ REQUIREMENTS = ROOT / "requirements"
 
 
 def test_aiohttp_is_the_pinned_version_with_c_extensions() -> None:
-    from aiohttp import _http_parser  # type: ignore[attr-defined]
+    compiled = importlib.import_module("aiohttp._http_parser")
 
     assert aiohttp.__version__ == sdist.load_pin().version
-    assert Path(_http_parser.__file__).suffix == ".so"
+    assert compiled.__file__ is not None
+    assert Path(compiled.__file__).suffix == ".so"
 
 
 def test_aiohttp_files_are_the_checkouts() -> None:

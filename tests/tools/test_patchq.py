@@ -44,7 +44,9 @@ def test_apply_records_one_commit_per_patch_with_the_header(project: Project) ->
     assert text.startswith('__version__ = "3.10.10+test"')
 
 
-def test_pristine_commit_holds_every_sdist_file(project: Project, cached_sdist: Path) -> None:
+def test_pristine_commit_holds_every_sdist_file(
+    project: Project, cached_sdist: Path
+) -> None:
     assert project.run("apply").returncode == 0
     tracked = set(project.git("ls-files", "-z").split("\0")) - {""}
     expected = set(sdist_files(cached_sdist)) - {"vendor/llhttp/.git"}
@@ -200,7 +202,9 @@ def test_commits_not_in_patches_are_refused(project: Project) -> None:
 def test_build_artefacts_are_not_edits(project: Project) -> None:
     assert project.run("apply").returncode == 0
     (project.checkout / "build" / "lib").mkdir(parents=True)
-    (project.checkout / "aiohttp" / "_http_parser.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\0")
+    (
+        project.checkout / "aiohttp" / "_http_parser.cpython-311-x86_64-linux-gnu.so"
+    ).write_bytes(b"\0")
     (project.checkout / "aiohttp.egg-info" / "SOURCES.txt").write_text("rewritten\n")
     (project.checkout / "aiohttp" / "__pycache__").mkdir()
     done = project.run("apply")

@@ -14,9 +14,15 @@ from tests.tools.throwaway import ROOT, Project
 from tools import patchq, sdist
 
 PATCHES = ROOT / "patches"
-GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost"}  # fmt: skip
+GIT_ENV = {
+    **os.environ,
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@localhost",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@localhost",
+}
 
 
 def files_of(tree: Path) -> dict[str, bytes]:
@@ -78,8 +84,14 @@ def test_quilt_push_applies_the_series_without_fuzz(
 
 def test_git_am_applies_the_series(real_project: Project, pristine_tree: Path) -> None:
     def git(*args: str, **kw: object) -> str:
-        return subprocess.run(["git", "-C", str(pristine_tree), *args], check=True,
-                              capture_output=True, text=True, env=GIT_ENV, **kw).stdout  # type: ignore[call-overload]  # fmt: skip
+        return subprocess.run(
+            ["git", "-C", str(pristine_tree), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=GIT_ENV,
+            **kw,
+        ).stdout  # type: ignore[call-overload]
 
     git("init", "-q")
     git("add", "-A", "-f")
@@ -88,7 +100,7 @@ def test_git_am_applies_the_series(real_project: Project, pristine_tree: Path) -
     git("am", "--quiet", *mails)
     assert files_of(pristine_tree) == files_of(real_project.checkout)
     fmt = "--format=%an <%ae> %aI %s"
-    assert git("log", fmt, "HEAD~%d.." % len(mails)) == real_project.git(
+    assert git("log", fmt, f"HEAD~{len(mails)}..") == real_project.git(
         "log", fmt, "v3.10.10.."
     )
 

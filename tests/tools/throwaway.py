@@ -7,7 +7,6 @@ patches/ and build/; the cached sdist is linked in, so no test downloads.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -30,9 +29,11 @@ def make_patch(subject: str, diff: str, *, body: str = "") -> str:
         "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
         "From: Test Author <test@localhost>\n"
         "Date: Sat, 1 Jan 2000 00:00:00 +0000\n"
-        f"Subject: [PATCH] {subject}\n\n" + (f"{body}\n" if body else "") + "---\n"
+        f"Subject: [PATCH] {subject}\n\n"
+        + (f"{body}\n" if body else "")
+        + "---\n"
         + "".join(line[indent:] + "\n" for line in lines)
-    )  # fmt: skip
+    )
 
 
 VERSION_PATCH = make_patch(
@@ -97,10 +98,15 @@ class Project:
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull,
-                 "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
-                 "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"},
-        ).stdout  # fmt: skip
+            env={
+                **os.environ,
+                "GIT_CONFIG_GLOBAL": os.devnull,
+                "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@localhost",
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@localhost",
+            },
+        ).stdout
 
     def snapshot(self) -> dict[str, bytes]:
         """Every file of the checkout, .git included: to prove nothing changed."""
@@ -109,5 +115,3 @@ class Project:
             for p in sorted(self.checkout.rglob("*"))
             if p.is_file() and not p.is_symlink()
         }
-
-

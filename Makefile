@@ -23,7 +23,7 @@ UPSTREAM_PYTEST = cd build/aiohttp && PYTHONPATH=$(CURDIR) \
 .PHONY: apply unapply refresh system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-upstream \
 	test-upstream-pristine test-pristine changelog lint wheel wheel-smoke pr \
-	bench bench-load matrix audit audit-addons clean
+	bench bench-load matrix tox audit audit-addons clean
 
 apply:
 	$(PYTHON) -m tools.patchq apply $(FORCE_FLAG)
@@ -93,13 +93,22 @@ pr: venv
 
 bench: venv venv-pristine
 	$(MAKE) system-deps EXTRA_DEBIAN="$(BENCH_DEBIAN_PACKAGES)"
-	$(VENV)/bin/python -m tools.bench --mode $(or $(MODE),instructions)
+	$(VENV)/bin/python -m tools.bench --mode $(or $(MODE),instructions) \
+		$(if $(ROUNDS),--rounds $(ROUNDS))
 
 bench-load: venv venv-pristine
-	$(VENV)/bin/python -m tools.bench load
+	$(VENV)/bin/python -m tools.bench load $(if $(ROUNDS),--rounds $(ROUNDS))
 
 matrix: venv
-	$(VENV)/bin/python -m tools.matrix
+	$(VENV)/bin/python -m tools.matrix $(if $(VERSIONS),--versions $(VERSIONS))
+
+# The behaviour tests on Python 3.9 to 3.13. pyenv's shims answer only for
+# the active version, so name its interpreters; a missing one is skipped.
+TOX_PYTHONS = $(wildcard $(HOME)/.pyenv/versions/3.9.*/bin/python3 \
+	$(HOME)/.pyenv/versions/3.1[0-9].*/bin/python3)
+tox: venv
+	$(VENV)/bin/tox run -e py39,py310,py311,py312,py313 \
+		$(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS))
 
 AUDIT_PATHS ?=
 audit: venv
@@ -113,4 +122,4 @@ audit-addons: system-deps
 
 clean:
 	rm -rf build/aiohttp.discarded build/venvs build/bench build/pr \
-		build/upstream build/wheel dist $(VENV)
+		build/upstream build/wheel build/matrix build/audit dist .tox $(VENV)

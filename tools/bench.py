@@ -42,6 +42,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tools.cli import ToolError, reports_errors
+
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("pristine", "patched")
 DEFAULT_PYTHON = {
@@ -72,7 +74,7 @@ UNITS = {
 WALLTIME_OPTIONS = ("--codspeed-warmup-time", "0.5", "--codspeed-max-time", "1.5")
 
 
-class BenchError(Exception):
+class BenchError(ToolError):
     pass
 
 
@@ -775,6 +777,7 @@ def run_load(args: argparse.Namespace, pythons: dict[str, Path]) -> dict[str, An
 # --- command line --------------------------------------------------------------
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.bench",
@@ -816,20 +819,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out.absolute()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    try:
-        if args.command == "load":
-            run_load(args, pythons)
-            print((args.out / "load.md").read_text())
-        else:
-            report = run_suite(args, pythons)
-            (args.out / "report.json").write_text(
-                json.dumps(report, indent=1, default=str) + "\n"
-            )
-            (args.out / "report.md").write_text(render_report(report))
-            print(render_report(report))
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if args.command == "load":
+        run_load(args, pythons)
+        print((args.out / "load.md").read_text())
+    else:
+        report = run_suite(args, pythons)
+        (args.out / "report.json").write_text(
+            json.dumps(report, indent=1, default=str) + "\n"
+        )
+        (args.out / "report.md").write_text(render_report(report))
+        print(render_report(report))
     print(f"bench: done in {time.monotonic() - started:.0f}s; see {args.out}")
     return 0
 

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from tools import sdist
+from tools.cli import reports_errors
 from tools.patchq import CHECKOUT, QueueError, git
 
 ROOT = sdist.ROOT
@@ -85,8 +86,13 @@ def ensure(
     python: str = sys.executable,
     tree: Path = CHECKOUT,
     extra: tuple[str, ...] | None = None,
+    requirements: bool = True,
 ) -> Path:
-    """Make the venv hold the pinned requirements and the wanted aiohttp."""
+    """Make the venv hold the pinned requirements and the wanted aiohttp.
+
+    requirements=False leaves the venv's other packages alone (tox installs
+    them) and only keeps aiohttp in step with the tree.
+    """
     pin = sdist.load_pin()
     venv = venv or VENVS[name]
     extra = EXTRA.get(name, OUR_REQUIREMENTS) if extra is None else extra
@@ -109,7 +115,7 @@ def ensure(
         # aiohttp's own pinned test requirements come from the tree itself.
         reqs = [src / "requirements" / "test.txt", CONSTRAINTS]
         reqs += [REQUIREMENTS / f for f in extra if (REQUIREMENTS / f).exists()]
-        req_digest = _digest(reqs)
+        req_digest = _digest(reqs) if requirements else stamp.get("requirements")
         if stamp.get("requirements") != req_digest:
             args = ["install", "--quiet", "-c", str(CONSTRAINTS)]
             for r in reqs[:1] + reqs[2:]:
@@ -137,6 +143,7 @@ def ensure(
     return venv
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.envs",
@@ -144,15 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", choices=sorted(VENVS))
+    parser.add_argument("--venv", type=Path, help="another venv to install into")
+    parser.add_argument(
+        "--aiohttp-only",
+        action="store_true",
+        help="install only aiohttp (for venvs whose packages tox manages)",
+    )
     args = parser.parse_args(argv)
-    try:
-        ensure(args.name)
-    except (QueueError, sdist.SdistError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except subprocess.CalledProcessError as exc:
-        print(f"error: {' '.join(map(str, exc.cmd))} failed", file=sys.stderr)
-        return 1
+    ensure(args.name, venv=args.venv, requirements=not args.aiohttp_only)
     return 0
 
 

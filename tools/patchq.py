@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tools import sdist
+from tools.cli import ToolError, reports_errors
 
 ROOT = sdist.ROOT
 PATCHES = ROOT / "patches"
@@ -66,7 +67,7 @@ FORMAT_PATCH_OPTS = (
 )
 
 
-class QueueError(Exception):
+class QueueError(ToolError):
     """One clear message: what is wrong, in which file, and what to do."""
 
 
@@ -630,6 +631,7 @@ def _series_header(series: Path) -> str:
     return "".join(header)
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.patchq",
@@ -639,16 +641,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["apply", "unapply", "refresh"])
     parser.add_argument("--force", action="store_true", help="discard local work")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "apply":
-            apply(args.force)
-        elif args.command == "unapply":
-            unapply(args.force)
-        else:
-            refresh(args.force)
-    except (QueueError, sdist.SdistError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if args.command == "apply":
+        apply(args.force)
+    elif args.command == "unapply":
+        unapply(args.force)
+    else:
+        refresh(args.force)
     return 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tools import patchq, sdist
 from tools.changelog import aiohttp_draft
+from tools.cli import reports_errors
 
 ROOT = sdist.ROOT
 OUT = ROOT / "build" / "pr"
@@ -121,12 +122,9 @@ def export_pr(out: Path = OUT, tree: Path = patchq.CHECKOUT) -> Path:
     return out / MBOX
 
 
+@reports_errors
 def main() -> int:
-    try:
-        mbox = export_pr()
-    except patchq.QueueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    mbox = export_pr()
     pin = sdist.load_pin()
     n = len(re.findall(r"^Subject: \[PATCH \d+/\d+\]", mbox.read_text(), re.M))
     import_commit = patchq.git(patchq.CHECKOUT, "rev-parse", pin.tag).strip()
@@ -142,7 +140,8 @@ checkout is rooted on the sdist import, not on upstream's history):
     git cherry-pick {import_commit[:12]}..FETCH_HEAD
     git push fork connect-timeout
 
-(or, instead of the fetch and the cherry-pick: git am {mbox})""")
+(or, instead of the fetch and the cherry-pick: git am --empty=drop {mbox};
+--empty=drop passes over the cover letter)""")
     return 0
 
 

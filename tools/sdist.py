@@ -13,12 +13,14 @@ from pathlib import Path
 
 import tomllib
 
+from tools.cli import ToolError
+
 ROOT = Path(__file__).resolve().parent.parent
 PIN_FILE = ROOT / "upstream.toml"
 CACHE_DIR = ROOT / "build" / "cache"
 
 
-class SdistError(Exception):
+class SdistError(ToolError):
     """A problem with the pinned source; the message says what to do."""
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tools import patchq, sdist
 from tools.changelog import series_version
+from tools.cli import ToolError, reports_errors
 from tools.envs import CONSTRAINTS, REQUIREMENTS, export
 
 ROOT = sdist.ROOT
@@ -34,7 +35,7 @@ DIST = ROOT / "dist"
 WORK = ROOT / "build" / "wheel"
 
 
-class WheelError(Exception):
+class WheelError(ToolError):
     pass
 
 
@@ -209,6 +210,7 @@ def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
             raise WheelError(f"behaviour tests failed against {wheels[0].name}")
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.wheel",
@@ -217,14 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["build", "smoke"])
     args = parser.parse_args(argv)
-    try:
-        build() if args.command == "build" else smoke()
-    except (WheelError, patchq.QueueError, sdist.SdistError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except subprocess.CalledProcessError as exc:
-        print(f"error: {' '.join(map(str, exc.cmd))} failed", file=sys.stderr)
-        return 1
+    build() if args.command == "build" else smoke()
     return 0
 
 

@@ -126,7 +126,7 @@ def export_pr(out: Path = OUT, tree: Path = patchq.CHECKOUT) -> Path:
 def main() -> int:
     mbox = export_pr()
     pin = sdist.load_pin()
-    n = len(re.findall(r"^Subject: \[PATCH \d+/\d+\]", mbox.read_text(), re.M))
+    n = len(re.findall(r"^Subject: \[PATCH [1-9]\d*/\d+\]", mbox.read_text(), re.M))
     import_commit = patchq.git(patchq.CHECKOUT, "rev-parse", pin.tag).strip()
     print(f"""wrote {mbox.relative_to(ROOT)}: cover letter + {n} patches
 

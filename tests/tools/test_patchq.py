@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
 import time
 from pathlib import Path
@@ -53,6 +54,9 @@ def test_pristine_commit_holds_every_sdist_file(
     assert tracked == expected
     # hidden by the sdist's own vendor/llhttp/.gitignore, needed by the build
     assert "vendor/llhttp/build/c/llhttp.c" in tracked
+    # a root unpack must not keep the archive's owner (git's "dubious ownership")
+    owners = {(project.checkout / f).stat().st_uid for f in tracked}
+    assert owners == {os.getuid()}
 
 
 def test_rerun_without_changes_is_a_fast_no_op(project: Project) -> None:

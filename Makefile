@@ -13,8 +13,8 @@ UPSTREAM_MODULES := test_connector.py test_client_session.py \
 	test_proxy.py test_client_ws.py
 # Run from the checkout with `bin/pytest`, not `python -m pytest`, so that
 # `import aiohttp` finds the compiled build in the venv, not the sources.
-# $(1): venv, $(2): junit name, $(3): test paths
-UPSTREAM_PYTEST = cd build/aiohttp && PYTHONPATH=$(CURDIR) \
+# $(1): venv, $(2): junit name, $(3): test paths, $(4): tree (build/aiohttp)
+UPSTREAM_PYTEST = cd $(or $(4),build/aiohttp) && PYTHONPATH=$(CURDIR) \
 	$(abspath $(1))/bin/pytest -c setup.cfg -o addopts= -p no:cacheprovider \
 	-m "not dev_mode" -q -p tools.pytest_upstream \
 	--deselect-file=$(CURDIR)/tests/upstream-deselect.txt \
@@ -68,8 +68,13 @@ test-upstream-selected:
 test-upstream: venv
 	$(call UPSTREAM_PYTEST,$(VENV),whole-suite,tests)
 
+# Pristine runs pristine's own tests (the series adds tests that need it).
+PRISTINE_SRC := build/upstream/pristine-src
 test-upstream-pristine: venv-pristine
-	$(call UPSTREAM_PYTEST,$(PRISTINE),whole-suite-pristine,tests)
+	rm -rf $(PRISTINE_SRC) && mkdir -p $(PRISTINE_SRC)
+	git -C build/aiohttp archive v$(shell sed -n 's/^version = "\(.*\)"/\1/p' upstream.toml) \
+		| tar -x -C $(PRISTINE_SRC)
+	$(call UPSTREAM_PYTEST,$(PRISTINE),whole-suite-pristine,tests,$(PRISTINE_SRC))
 
 # Our behaviour tests against pristine 3.10.10: passes only when exactly the
 # tests marked proves_patch fail there (strict xfail) and all others pass.

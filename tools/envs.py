@@ -72,6 +72,13 @@ def pip(venv: Path, *args: str) -> None:
     subprocess.run([*cmd, *args], check=True, env=env)
 
 
+def make_venv(venv: Path, python: str = sys.executable) -> Path:
+    """A new venv with the pinned pip and setuptools; returns its python."""
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "pip", "setuptools")
+    return venv / "bin" / "python"
+
+
 def _digest(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in paths:
@@ -102,8 +109,7 @@ def ensure(
     commit = snapshot(tree, rev)
     tree_id = git(tree, "rev-parse", f"{commit}^{{tree}}").strip()
     if not (venv / "bin" / "python").exists():
-        subprocess.run([python, "-m", "venv", str(venv)], check=True)
-        pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "pip", "setuptools")
+        make_venv(venv, python)
     stamp_file = venv / SOURCE_STAMP
     try:
         stamp = json.loads(stamp_file.read_text())

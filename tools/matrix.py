@@ -37,7 +37,7 @@ import tomllib
 
 from tools import sdist
 from tools.cli import ToolError, reports_errors
-from tools.envs import CONSTRAINTS, REQUIREMENTS, pip
+from tools.envs import CONSTRAINTS, REQUIREMENTS, make_venv, pip
 from tools.patchq import Patch, QueueError, apply_patch, read_patch, read_series
 
 ROOT = sdist.ROOT
@@ -280,8 +280,7 @@ def ensure_venv(venv: Path) -> None:
     ):
         shutil.rmtree(venv)  # made by another Python: its wheels would not fit
     if not venv_python(venv).exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "pip", "setuptools")
+        make_venv(venv)
     stamp = venv / "behaviour.sha256"
     digest = hashlib.sha256(BEHAVIOUR.read_bytes() + CONSTRAINTS.read_bytes())
     if not stamp.exists() or stamp.read_text() != digest.hexdigest():

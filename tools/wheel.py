@@ -28,7 +28,7 @@ from pathlib import Path
 from tools import patchq, sdist
 from tools.changelog import series_version
 from tools.cli import ToolError, reports_errors
-from tools.envs import CONSTRAINTS, REQUIREMENTS, export
+from tools.envs import CONSTRAINTS, REQUIREMENTS, export, make_venv
 
 ROOT = sdist.ROOT
 DIST = ROOT / "dist"
@@ -156,9 +156,7 @@ def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
     expected = series_version()
     with tempfile.TemporaryDirectory(prefix="aiohttp-smoke-") as tmp:
         work = Path(tmp)
-        venv = work / "venv"
-        subprocess.run([python, "-m", "venv", str(venv)], check=True)
-        vpy = str(venv / "bin" / "python")
+        vpy = str(make_venv(work / "venv", python))
         subprocess.run(
             [
                 vpy,

@@ -38,7 +38,14 @@ import tomllib
 from tools import sdist
 from tools.cli import ToolError, reports_errors
 from tools.envs import CONSTRAINTS, REQUIREMENTS, make_venv, pip
-from tools.patchq import Patch, QueueError, apply_patch, read_patch, read_series
+from tools.patchq import (
+    Patch,
+    PatchDoesNotApply,
+    QueueError,
+    apply_patch,
+    read_patch,
+    read_series,
+)
 
 ROOT = sdist.ROOT
 MATRIX_FILE = ROOT / "matrix.toml"
@@ -208,11 +215,10 @@ def _tidy(note: str) -> str:
 
 
 def _failures(exc: QueueError) -> list[str]:
-    """The failed hunks from patchq's message (indented lines after the first)."""
-    lines = str(exc).splitlines()
-    where = lines[0].split(": ", 1)[0]
-    hunks = [_tidy(line.strip()) for line in lines[1:] if line.startswith("  ")]
-    return [f"{where}: {h}" for h in hunks] or lines[:1]
+    """The failed hunks, or the whole message for any other queue error."""
+    if isinstance(exc, PatchDoesNotApply):
+        return [f"{exc.where}: {_tidy(f)}" for f in exc.failures]
+    return str(exc).splitlines()[:1]
 
 
 def apply_series(pristine: Path, dest: Path, patches: list[Patch]) -> Applied:

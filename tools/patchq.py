@@ -71,6 +71,15 @@ class QueueError(ToolError):
     """One clear message: what is wrong, in which file, and what to do."""
 
 
+class PatchDoesNotApply(QueueError):
+    """A patch GNU patch refused; .failures names each hunk that failed."""
+
+    def __init__(self, message: str, where: str, failures: list[str]) -> None:
+        super().__init__(message)
+        self.where = where
+        self.failures = failures
+
+
 # ---------------------------------------------------------------- git
 
 
@@ -359,11 +368,14 @@ def apply_patch(
         elif "previously applied" in line:
             failures.append(f"{current}: the change is already in the tree")
     if done.returncode or failures:
-        detail = "\n  ".join(failures or output.strip().splitlines())
-        raise QueueError(
+        failures = failures or output.strip().splitlines()
+        detail = "\n  ".join(failures)
+        raise PatchDoesNotApply(
             f"{where}: does not apply with zero fuzz:\n  {detail}\n"
             "Nothing was changed. Fix the patch (or rebase it in build/aiohttp "
-            "and `make refresh`), then run `make apply` again."
+            "and `make refresh`), then run `make apply` again.",
+            where,
+            failures,
         )
     return ApplyReport(offsets)
 

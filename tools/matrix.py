@@ -28,7 +28,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ import tomllib
 from tools import sdist
 from tools.cli import ToolError, reports_errors
 from tools.envs import CONSTRAINTS, REQUIREMENTS, make_venv, pip
+from tools.junit import TestResult, read_junit
 from tools.patchq import (
     Patch,
     PatchDoesNotApply,
@@ -236,42 +236,6 @@ def apply_series(pristine: Path, dest: Path, patches: list[Patch]) -> Applied:
 
 
 # ---------------------------------------------------------------- testing
-
-
-@dataclass
-class TestResult:
-    passed: int
-    failed: int  # failures and errors
-    skipped: int
-    failing: list[str] = field(default_factory=list)
-    note: str = ""  # e.g. a timeout; then the counts are not meaningful
-
-    def summary(self) -> str:
-        if self.note:
-            return self.note
-        text = f"{self.passed} passed"
-        if self.failed:
-            text += f", {self.failed} failed"
-        if self.skipped:
-            text += f", {self.skipped} skipped"
-        return text
-
-
-def read_junit(path: Path) -> TestResult:
-    root = ET.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    count = {
-        k: sum(int(s.get(k, 0)) for s in suites)
-        for k in ("tests", "failures", "errors", "skipped")
-    }
-    failing = [
-        f"{case.get('classname')}::{case.get('name')}"
-        for case in root.iter("testcase")
-        if case.find("failure") is not None or case.find("error") is not None
-    ]
-    failed = count["failures"] + count["errors"]
-    passed = count["tests"] - failed - count["skipped"]
-    return TestResult(passed, failed, count["skipped"], failing)
 
 
 def venv_python(venv: Path) -> Path:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tools import patchq, sdist
 from tools.changelog import aiohttp_draft
 from tools.cli import reports_errors
+from tools.junit import read_junit
 
 ROOT = sdist.ROOT
 OUT = ROOT / "build" / "pr"
@@ -50,17 +50,7 @@ def upstream_summary(results: Path = UPSTREAM_RESULTS) -> str:
     """Counts from the junit files `make test` / `make test-upstream` wrote."""
     lines = []
     for xml in sorted(results.glob("*.xml")):
-        suite = ET.parse(xml).getroot()
-        suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
-        assert suite is not None
-        a = {
-            k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")
-        }
-        passed = a["tests"] - a["failures"] - a["errors"] - a["skipped"]
-        lines.append(
-            f"- {xml.stem}: {passed} passed, {a['failures']} failed, "
-            f"{a['errors']} errors, {a['skipped']} skipped"
-        )
+        lines.append(f"- {xml.stem}: {read_junit(xml).summary()}")
     return "\n".join(lines) or "- not run yet: `make test` or `make test-upstream`"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.tools.throwaway import VERSION_PATCH, make_patch
-from tools import matrix, sdist
+from tools import junit, matrix, sdist
 from tools.patchq import Patch, SeriesEntry, read_patch
 
 BASE = "".join(f"line {n}\n" for n in range(1, 21))
@@ -322,8 +322,8 @@ def test_matrix_toml_pins_every_3_10_release() -> None:
 
 
 def test_junit_counts_and_failing_tests(tmp_path: Path) -> None:
-    junit = tmp_path / "junit.xml"
-    junit.write_text(
+    xml = tmp_path / "junit.xml"
+    xml.write_text(
         '<testsuites><testsuite tests="5" failures="1" errors="1" skipped="1">'
         '<testcase classname="t.a" name="ok"/>'
         '<testcase classname="t.a" name="bad"><failure message="x"/></testcase>'
@@ -332,14 +332,14 @@ def test_junit_counts_and_failing_tests(tmp_path: Path) -> None:
         '<testcase classname="t.b" name="ok2"/>'
         "</testsuite></testsuites>"
     )
-    got = matrix.read_junit(junit)
+    got = junit.read_junit(xml)
     assert (got.passed, got.failed, got.skipped) == (2, 2, 1)
     assert got.failing == ["t.a::bad", "t.b::broken"]
     assert got.summary() == "2 passed, 2 failed, 1 skipped"
 
 
 def sample_rows() -> list[matrix.Row]:
-    passed = matrix.TestResult(26, 0, 0)
+    passed = junit.TestResult(26, 0, 0)
     return [
         matrix.Row("3.10.0", "verified", matrix.NO, ["a.patch: x.py | y hunk #1"]),
         matrix.Row(
@@ -377,7 +377,7 @@ def test_json_report_round_trips() -> None:
 def test_main_pin_is_ok_only_when_clean_and_green() -> None:
     rows = sample_rows()
     assert rows[1].ok
-    rows[1].test_result = matrix.TestResult(25, 1, 0)
+    rows[1].test_result = junit.TestResult(25, 1, 0)
     assert not rows[1].ok
     assert not matrix.Row("3.10.10", "verified", matrix.FUZZ).ok
 

@@ -79,13 +79,6 @@ def make_venv(venv: Path, python: str = sys.executable) -> Path:
     return venv / "bin" / "python"
 
 
-def _digest(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
 def ensure(
     name: str,
     *,
@@ -115,21 +108,36 @@ def ensure(
         stamp = json.loads(stamp_file.read_text())
     except (OSError, ValueError):
         stamp = {}
+    ours = [REQUIREMENTS / f for f in extra if (REQUIREMENTS / f).exists()]
+    # aiohttp's own pinned test requirements come from the tree itself.
+    upstream_reqs = git(tree, "show", f"{commit}:requirements/test.txt")
+    digest = hashlib.sha256(upstream_reqs.encode())
+    for p in [CONSTRAINTS, *ours]:
+        digest.update(p.name.encode() + b"\0" + p.read_bytes())
+    req_digest = digest.hexdigest() if requirements else stamp.get("requirements")
+    new_reqs = stamp.get("requirements") != req_digest
+    if not new_reqs and stamp.get("tree") == tree_id:
+        print(f"{venv}: up to date (aiohttp tree {tree_id[:12]})")
+        return venv
     with tempfile.TemporaryDirectory(dir=ROOT / "build") as tmp:
         src = Path(tmp) / "aiohttp"
         export(tree, commit, src)
-        # aiohttp's own pinned test requirements come from the tree itself.
-        reqs = [src / "requirements" / "test.txt", CONSTRAINTS]
-        reqs += [REQUIREMENTS / f for f in extra if (REQUIREMENTS / f).exists()]
-        req_digest = _digest(reqs) if requirements else stamp.get("requirements")
-        if stamp.get("requirements") != req_digest:
-            args = ["install", "--quiet", "-c", str(CONSTRAINTS)]
-            for r in reqs[:1] + reqs[2:]:
+        if new_reqs:
+            args = ["-r", str(src / "requirements" / "test.txt")]
+            for r in ours:
                 args += ["-r", str(r)]
             # the tree is named too, so nothing can pull another aiohttp
-            pip(venv, *args, "--no-build-isolation", str(src))
-            stamp = {"requirements": req_digest, "tree": tree_id}
-        elif stamp.get("tree") != tree_id:
+            pip(
+                venv,
+                "install",
+                "--quiet",
+                "-c",
+                str(CONSTRAINTS),
+                *args,
+                "--no-build-isolation",
+                str(src),
+            )
+        else:
             pip(
                 venv,
                 "install",
@@ -139,10 +147,7 @@ def ensure(
                 "--force-reinstall",
                 str(src),
             )
-            stamp["tree"] = tree_id
-        else:
-            print(f"{venv}: up to date (aiohttp tree {tree_id[:12]})")
-            return venv
+    stamp.update(requirements=req_digest, tree=tree_id)
     stamp["rev"] = rev or "working tree of " + str(tree)
     stamp_file.write_text(json.dumps(stamp, indent=1) + "\n")
     print(f"{venv}: aiohttp from {stamp['rev']} (tree {tree_id[:12]})")

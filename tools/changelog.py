@@ -14,10 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import tomllib
+
 import towncrier
 
 from tools import sdist
+from tools.compat import tomllib
 from tools.patchq import CHECKOUT
 
 ROOT = sdist.ROOT

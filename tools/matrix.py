@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import tomllib
+
 
 from tools import sdist
 from tools.cli import ToolError, reports_errors
+from tools.compat import tomllib
 from tools.envs import CONSTRAINTS, REQUIREMENTS, make_venv, pip
 from tools.junit import TestResult, read_junit
 from tools.patchq import (

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomllib
-
 from tools.cli import ToolError
+from tools.compat import UnsafeArchive, extract_tar, tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN_FILE = ROOT / "upstream.toml"
 CACHE_DIR = ROOT / "build" / "cache"
+
+
+SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
+# What a truncated or corrupt .tar.gz raises while it is read.
+BROKEN_ARCHIVE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 class SdistError(ToolError):
@@ -39,12 +46,23 @@ class Pin:
 def load_pin(path: Path = PIN_FILE) -> Pin:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))["upstream"]
-        return Pin(data["name"], data["version"], data["sdist"], data["sha256"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        pin = Pin(data["name"], data["version"], data["sdist"], data["sha256"])
+    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise SdistError(
-            f"{path}: cannot read the pin ({exc!r}); it needs an [upstream] "
+            f"{path}: cannot read the pin ({exc}); it needs an [upstream] "
             "table with name, version, sdist and sha256"
         ) from exc
+    return checked_pin(pin, path)
+
+
+def checked_pin(pin: Pin, where: Path) -> Pin:
+    """The pin with its sha256 in lower case; refuse one that is not a sha256."""
+    if not isinstance(pin.sha256, str) or not SHA256_RE.fullmatch(pin.sha256):
+        raise SdistError(
+            f"{where}: sha256 for {pin.name} {pin.version} is {pin.sha256!r}, "
+            "not 64 hex digits; copy it from `sha256sum` of the sdist"
+        )
+    return Pin(pin.name, pin.version, pin.sdist, pin.sha256.lower())
 
 
 def sha256_of(path: Path) -> str:
@@ -57,7 +75,7 @@ def sha256_of(path: Path) -> str:
 
 def verify(path: Path, pin: Pin) -> None:
     actual = sha256_of(path)
-    if actual != pin.sha256:
+    if actual != pin.sha256.lower():
         raise SdistError(
             f"{path}: sha256 is {actual}, but upstream.toml pins {pin.sha256}. "
             "Nothing was unpacked and build/aiohttp is untouched. If the pin "
@@ -100,23 +118,43 @@ def fetch(pin: Pin, cache_dir: Path = CACHE_DIR) -> Path:
     return cached
 
 
+def _broken(archive: Path, exc: BaseException) -> SdistError:
+    return SdistError(
+        f"{archive}: matches its sha256 pin but cannot be read as a .tar.gz "
+        f"({exc or type(exc).__name__}); the pin names a broken file: check "
+        "the sha256 against the package index and fix the pin."
+    )
+
+
 def source_date_epoch(archive: Path, pin: Pin) -> int:
     """The release time: mtime of the sdist's PKG-INFO (stable for the pin)."""
     top = archive.name.removesuffix(".tar.gz")
-    with tarfile.open(archive) as tar:
-        return int(tar.getmember(f"{top}/PKG-INFO").mtime)
+    try:
+        with tarfile.open(archive) as tar:
+            return int(tar.getmember(f"{top}/PKG-INFO").mtime)
+    except KeyError:
+        raise SdistError(f"{archive}: has no {top}/PKG-INFO; is it an sdist?")
+    except BROKEN_ARCHIVE as exc:
+        raise _broken(archive, exc) from exc
 
 
 def unpack(archive: Path, dest: Path) -> None:
     """Unpack the sdist's top directory's contents into dest.
 
-    The "data" filter refuses members that escape dest and does not chown,
-    so a root unpack gives files git will not call of dubious ownership.
+    Members that would escape dest are refused and nothing is chowned, so
+    a root unpack gives files git will not call of dubious ownership. The
+    unpack goes through a temporary directory beside dest.
     """
     top = archive.name.removesuffix(".tar.gz")
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".unpack-") as tmp:
+        try:
+            with tarfile.open(archive) as tar:
+                extract_tar(tar, Path(tmp))
+        except UnsafeArchive as exc:
+            raise SdistError(f"{archive}: refused: {exc}") from exc
+        except BROKEN_ARCHIVE as exc:
+            raise _broken(archive, exc) from exc
         src = Path(tmp) / top
         if not src.is_dir():
             raise SdistError(f"{archive}: has no top-level {top}/ directory")

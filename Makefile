@@ -14,18 +14,19 @@ UPSTREAM_MODULES := test_connector.py test_client_session.py \
 # Run from the checkout with `bin/pytest`, not `python -m pytest`, so that
 # `import aiohttp` finds the compiled build in the venv, not the sources.
 # $(1): venv, $(2): junit name, $(3): test paths, $(4): tree (build/aiohttp)
-UPSTREAM_PYTEST = cd $(or $(4),build/aiohttp) && PYTHONPATH=$(CURDIR) \
-	$(abspath $(1))/bin/pytest -c setup.cfg -o addopts= -p no:cacheprovider \
+# Paths quoted: the clone may live in a directory whose name has a space.
+UPSTREAM_PYTEST = cd "$(or $(4),build/aiohttp)" && PYTHONPATH="$(CURDIR)" \
+	"$(CURDIR)/$(1)/bin/pytest" -c setup.cfg -o addopts= -p no:cacheprovider \
 	-m "not dev_mode" -q -p tools.pytest_upstream \
-	--deselect-file=$(CURDIR)/tests/upstream-deselect.txt \
-	--junitxml=$(CURDIR)/build/upstream/$(2).xml $(3)
+	--deselect-file="$(CURDIR)/tests/upstream-deselect.txt" \
+	--junitxml="$(CURDIR)/build/upstream/$(2).xml" $(3)
 
-.PHONY: apply unapply refresh system-deps venv venv-pristine test test-tools \
+.PHONY: apply unapply refresh rebase rebase-continue rebase-abort system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-upstream \
 	test-upstream-pristine test-pristine changelog lint wheel wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
-apply:
+apply: system-deps
 	$(PYTHON) -m tools.patchq apply $(FORCE_FLAG)
 
 unapply:
@@ -34,12 +35,21 @@ unapply:
 refresh:
 	$(PYTHON) -m tools.patchq refresh $(FORCE_FLAG)
 
+# Carry the series to the release upstream.toml pins, or to TO=3.10.9
+# (its sha256 from matrix.toml); see README "make rebase".
+rebase: system-deps
+	$(PYTHON) -m tools.rebase $(if $(TO),--to $(TO))
+
+rebase-continue:
+	$(PYTHON) -m tools.rebase --continue
+
+rebase-abort:
+	$(PYTHON) -m tools.rebase --abort
+
+# Installs what is missing when root; otherwise prints the apt-get line.
+# Also python3-pip and pythonX.Y-venv when PYTHON is Debian's own.
 system-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES) $(EXTRA_DEBIAN); do \
-		command -v $$p >/dev/null || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:$$missing"; \
-		apt-get update -qq && apt-get install -y -qq $$missing; fi
+	@$(PYTHON) -m tools.sysdeps $(DEBIAN_PACKAGES) $(EXTRA_DEBIAN)
 
 venv: system-deps
 	$(PYTHON) -m tools.envs patched
@@ -125,6 +135,8 @@ audit-addons: system-deps
 	mkdir -p build/audit
 	build/venvs/audit/bin/python -m tools.audit | tee build/audit/addons.md
 
+# Keeps the sdist cache, the checkout and the backups FORCE=1 made
+# (build/aiohttp.discarded/, build/patches.discarded/).
 clean:
-	rm -rf build/aiohttp.discarded build/venvs build/bench build/pr \
-		build/upstream build/wheel build/matrix build/audit dist .tox $(VENV)
+	rm -rf build/venvs build/bench build/pr build/upstream build/wheel \
+		build/matrix build/audit build/tmp* build/.aiohttp.* dist .tox $(VENV)

@@ -6,9 +6,13 @@ patches/ and build/; the cached sdist is linked in, so no test downloads.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,13 +88,40 @@ class Project:
         lines = series if series is not None else "".join(f"{n}\n" for n in patches)
         (pdir / "series").write_text(lines)
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, module: str = "tools.patchq", python: str = sys.executable
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "tools.patchq", *args],
+            [python, "-m", module, *args],
             cwd=self.root,
             capture_output=True,
             text=True,
         )
+
+    def pin(self, version: str, files: dict[str, str | bytes]) -> str:
+        """Pin upstream.toml to a small sdist of these files; its sha256."""
+        sha = make_sdist(self.root / "build" / "cache", version, files)
+        (self.root / "upstream.toml").write_text(pin_text(version, sha))
+        return sha
+
+    def patch_files(self) -> dict[str, bytes]:
+        pdir = self.root / "patches"
+        return {
+            str(p.relative_to(pdir)): p.read_bytes()
+            for p in sorted(pdir.rglob("*"))
+            if p.is_file()
+        }
+
+    def tree_state(self) -> tuple[str, dict[str, bytes]]:
+        """The checkout as a user sees it: HEAD, refs and working files."""
+        refs = self.git("for-each-ref", "--format=%(refname) %(objectname)")
+        head = self.git("rev-parse", "HEAD")
+        files = {
+            str(p.relative_to(self.checkout)): p.read_bytes()
+            for p in sorted(self.checkout.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(self.checkout).parts
+        }
+        return head + refs, files
 
     def git(self, *args: str) -> str:
         return subprocess.run(
@@ -115,3 +146,59 @@ class Project:
             for p in sorted(self.checkout.rglob("*"))
             if p.is_file() and not p.is_symlink()
         }
+
+
+# ---------------------------------------------------------------- small sdists
+
+SMALL_FILE = "lines.txt"
+SMALL_LINES = [f"line {n}" for n in range(1, 21)]
+
+
+def make_sdist(cache: Path, version: str, files: dict[str, str | bytes]) -> str:
+    """A small aiohttp-<version>.tar.gz in cache, the same bytes every time.
+
+    Returns its sha256. Much faster to unpack than the real sdist, for the
+    tests that rebuild a checkout many times (fault injection, rebase).
+    """
+    top = f"aiohttp-{version}"
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        members = {"PKG-INFO": f"Name: aiohttp\nVersion: {version}\n", **files}
+        for name, content in sorted(members.items()):
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size, info.mtime, info.mode = len(data), 946684800, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    data = gzip.compress(raw.getvalue(), mtime=0)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / f"{top}.tar.gz").write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def small_files(lines: list[str] = SMALL_LINES) -> dict[str, str | bytes]:
+    return {SMALL_FILE: "".join(f"{line}\n" for line in lines)}
+
+
+def line_patch(subject: str, old: list[str], new: list[str], start: int) -> str:
+    """A patch of lines.txt: old[i] -> new[i], with the file's own context."""
+    body = [f" {line}" if a == b else f"-{a}\n+{b}"
+            for a, b, line in zip(old, new, old)]  # fmt: skip
+    diff = "\n".join(body)
+    return make_patch(
+        subject,
+        f"diff --git a/{SMALL_FILE} b/{SMALL_FILE}\n--- a/{SMALL_FILE}\n"
+        f"+++ b/{SMALL_FILE}\n@@ -{start},{len(old)} +{start},{len(new)} @@\n"
+        + diff,
+    )
+
+
+def pin_text(version: str, sha: str) -> str:
+    return (
+        "[upstream]\n"
+        'name = "aiohttp"\n'
+        f'version = "{version}"\n'
+        f'sdist = "aiohttp-{version}.tar.gz"\n'
+        f'sha256 = "{sha}"\n'
+        "\n[series]\n"
+        'label = "test"\n'
+    )

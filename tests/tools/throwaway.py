@@ -179,16 +179,22 @@ def small_files(lines: list[str] = SMALL_LINES) -> dict[str, str | bytes]:
     return {SMALL_FILE: "".join(f"{line}\n" for line in lines)}
 
 
-def line_patch(subject: str, old: list[str], new: list[str], start: int) -> str:
-    """A patch of lines.txt: old[i] -> new[i], with the file's own context."""
-    body = [f" {line}" if a == b else f"-{a}\n+{b}"
-            for a, b, line in zip(old, new, old)]  # fmt: skip
-    diff = "\n".join(body)
+def line_patch(
+    subject: str, number: int, text: str, lines: list[str] = SMALL_LINES
+) -> str:
+    """A patch replacing line `number` (1-based) of lines.txt, 3 lines of context."""
+    start = max(number - 3, 1)
+    end = min(number + 3, len(lines))
+    body = []
+    for n in range(start, end + 1):
+        old = lines[n - 1]
+        body += [f"-{old}", f"+{text}"] if n == number else [f" {old}"]
+    size = end - start + 1
     return make_patch(
         subject,
         f"diff --git a/{SMALL_FILE} b/{SMALL_FILE}\n--- a/{SMALL_FILE}\n"
-        f"+++ b/{SMALL_FILE}\n@@ -{start},{len(old)} +{start},{len(new)} @@\n"
-        + diff,
+        f"+++ b/{SMALL_FILE}\n@@ -{start},{size} +{start},{size} @@\n"
+        + "\n".join(body),
     )
 
 

@@ -136,7 +136,9 @@ audit-addons: system-deps
 	build/venvs/audit/bin/python -m tools.audit | tee build/audit/addons.md
 
 # Keeps the sdist cache, the checkout and the backups FORCE=1 made
-# (build/aiohttp.discarded/, build/patches.discarded/).
+# (build/aiohttp.discarded/, build/patches.discarded/); first finishes a
+# swap that a killed apply/refresh left, so no temp dir holds user work.
 clean:
+	$(PYTHON) -m tools.patchq recover
 	rm -rf build/venvs build/bench build/pr build/upstream build/wheel \
 		build/matrix build/audit build/tmp* build/.aiohttp.* dist .tox $(VENV)

@@ -3,6 +3,7 @@
     python -m tools.patchq apply [--force]   build/aiohttp = tag + one commit per patch
     python -m tools.patchq unapply [--force] build/aiohttp back at the pristine tag
     python -m tools.patchq refresh [--force] commits above the tag -> patches/
+    python -m tools.patchq recover           finish or undo an interrupted swap
 
 The checkout is rebuilt in a temporary directory and swapped in only when
 every patch applied, so a failure leaves the old checkout exactly as it was.
@@ -978,13 +979,19 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["apply", "unapply", "refresh"])
+    parser.add_argument(
+        "command", choices=["apply", "unapply", "refresh", "recover"]
+    )
     parser.add_argument("--force", action="store_true", help="discard local work")
     args = parser.parse_args(argv)
     if args.command == "apply":
         apply(args.force)
     elif args.command == "unapply":
         unapply(args.force)
+    elif args.command == "recover":  # what every command does first
+        build = CHECKOUT.parent
+        with fsops.locked(build, "make clean"):
+            _begin(build)
     else:
         refresh(args.force)
     return 0

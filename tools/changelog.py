@@ -14,7 +14,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 import towncrier
 
 from tools import sdist

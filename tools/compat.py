@@ -159,7 +159,7 @@ class _Reader:
 
     def basic_string(self) -> str:
         self.expect('"')
-        out = []
+        out: list[str] = []
         while True:
             if self.i >= len(self.s) or self.s[self.i] == "\n":
                 raise self.fail("unterminated string")
@@ -175,7 +175,7 @@ class _Reader:
                 elif e in ("u", "U"):
                     n = 4 if e == "u" else 8
                     digits = self.s[self.i : self.i + n]
-                    if not re.fullmatch(r"[0-9A-Fa-f]{%d}" % n, digits):
+                    if not re.fullmatch(f"[0-9A-Fa-f]{{{n}}}", digits):
                         raise self.fail("bad unicode escape")
                     out.append(chr(int(digits, 16)))
                     self.i += n
@@ -196,7 +196,7 @@ class _Reader:
 
     def array(self) -> list[Any]:
         self.expect("[")
-        items = []
+        items: list[Any] = []
         while True:
             self.blank(newlines=True)
             if self.peek() == "]":

@@ -32,8 +32,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
-
 from tools import sdist
 from tools.cli import ToolError, reports_errors
 from tools.compat import tomllib

@@ -502,9 +502,7 @@ def apply_patch(
 def commit_patch(tree: Path, patch: Patch, where: str) -> None:
     git(tree, "add", "-A", where=where)
     if not git(tree, "status", "--porcelain", where=where):
-        raise QueueError(
-            f"{where}: applies but changes nothing; remove it from series"
-        )
+        raise QueueError(f"{where}: applies but changes nothing; remove it from series")
     who = {
         "GIT_AUTHOR_NAME": patch.author,
         "GIT_AUTHOR_EMAIL": patch.email,
@@ -795,8 +793,9 @@ def _check_exportable(tree: Path, tag: str) -> None:
             f"{tree}: merge commits above {tag}; rebase to a linear history. "
             "patches/ was not changed."
         )
-    log = git(tree, "log", "--format=%x00%h %s", "--numstat", "--no-renames",
-              f"{tag}..HEAD")  # fmt: skip
+    log = git(
+        tree, "log", "--format=%x00%h %s", "--numstat", "--no-renames", f"{tag}..HEAD"
+    )
     for record in log.split("\0")[1:]:
         commit, *stats = [ln for ln in record.split("\n") if ln]
         if not stats:
@@ -904,7 +903,10 @@ def export_patches(
         )
     stamp = series_stamp(pin, read_series(out), out)
     digests = file_digests(out, ["series", *names])
-    then = {str(tree / ".git" / STATE): state_text(tree, stamp, pin, digests), **(then or {})}
+    then = {
+        str(tree / ".git" / STATE): state_text(tree, stamp, pin, digests),
+        **(then or {}),
+    }
     if not changes:
         for path, text in then.items():
             fsops.write_atomic(Path(path), text.encode())
@@ -965,8 +967,10 @@ def refresh(
             tree, pin, patches, force=force, forced=forced
         )
     if not kept_comments:
-        print("note: the patches changed order; series comments other than the "
-              "leading block were dropped")  # fmt: skip
+        print(
+            "note: the patches changed order; series comments other than the "
+            "leading block were dropped"
+        )
     if kept:
         print(f"the previous patches/ is kept in {kept}")
     print(f"{patches}/: {count} patches exported from {tree}")
@@ -979,9 +983,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "command", choices=["apply", "unapply", "refresh", "recover"]
-    )
+    parser.add_argument("command", choices=["apply", "unapply", "refresh", "recover"])
     parser.add_argument("--force", action="store_true", help="discard local work")
     args = parser.parse_args(argv)
     if args.command == "apply":

@@ -45,8 +45,8 @@ from tools.patchq import (
     read_series,
     read_state,
     rebase_in_progress,
-    refs_of,
     reflog_of,
+    refs_of,
     series_stamp,
     unpack_for_git,
     write_state,
@@ -77,7 +77,9 @@ def _pin(data: dict[str, str]) -> sdist.Pin:
     return sdist.Pin(**data)
 
 
-def pin_from_matrix(version: str, matrix: Path, pin_file: Path) -> tuple[sdist.Pin, str]:
+def pin_from_matrix(
+    version: str, matrix: Path, pin_file: Path
+) -> tuple[sdist.Pin, str]:
     """matrix.toml's pin for version, and upstream.toml rewritten to it."""
     try:
         table = tomllib.loads(matrix.read_text(encoding="utf-8"))["sdists"]
@@ -235,7 +237,7 @@ def start(
 
 def _replay(tree: Path, rebase: Rebase, *args: str) -> None:
     """git rebase with args; a conflict raises the one-line explanation."""
-    options = ("-c", "merge.conflictStyle=diff3", "rebase")
+    options: tuple[str, ...] = ("-c", "merge.conflictStyle=diff3", "rebase")
     if args[0] != "--continue":
         options += ("--committer-date-is-author-date",)
     done = subprocess.run(
@@ -273,8 +275,9 @@ def _complete(tree: Path, patches: Path, pin_file: Path, rebase: Rebase) -> None
         print(f"{pin_file}: now pins {new.name} {new.version}")
 
 
-def cont(*, tree: Path = CHECKOUT, patches: Path = PATCHES,
-         pin_file: Path = sdist.PIN_FILE) -> None:  # fmt: skip
+def cont(
+    *, tree: Path = CHECKOUT, patches: Path = PATCHES, pin_file: Path = sdist.PIN_FILE
+) -> None:
     build = tree.parent
     with fsops.locked(build, "make rebase-continue"):
         _begin(build)

@@ -133,7 +133,7 @@ def source_date_epoch(archive: Path, pin: Pin) -> int:
         with tarfile.open(archive) as tar:
             return int(tar.getmember(f"{top}/PKG-INFO").mtime)
     except KeyError:
-        raise SdistError(f"{archive}: has no {top}/PKG-INFO; is it an sdist?")
+        raise SdistError(f"{archive}: has no {top}/PKG-INFO; is it an sdist?") from None
     except BROKEN_ARCHIVE as exc:
         raise _broken(archive, exc) from exc
 

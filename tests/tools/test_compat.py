@@ -52,9 +52,17 @@ def test_the_reader_agrees_with_tomllib(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["a = 1\na = 2\n", "[a]\n[a]\n", 'a = "x\n', "a = 1979-05-27\n", "a = 1 2\n",
-     'a = """x"""\n', "= 1\n", "a = [1 2]\n"],
-)  # fmt: skip
+    [
+        "a = 1\na = 2\n",
+        "[a]\n[a]\n",
+        'a = "x\n',
+        "a = 1979-05-27\n",
+        "a = 1 2\n",
+        'a = """x"""\n',
+        "= 1\n",
+        "a = [1 2]\n",
+    ],
+)
 def test_the_reader_refuses_what_it_does_not_read(text: str) -> None:
     with pytest.raises(TOMLDecodeError):
         toml_loads(text)
@@ -72,9 +80,9 @@ def tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> tarfile.TarFile:
     return tarfile.open(fileobj=raw)
 
 
-def member(name: str, kind: bytes = tarfile.REGTYPE, **attrs: object) -> tuple[
-    tarfile.TarInfo, bytes
-]:
+def member(
+    name: str, kind: bytes = tarfile.REGTYPE, **attrs: object
+) -> tuple[tarfile.TarInfo, bytes]:
     info = tarfile.TarInfo(name)
     info.type = kind
     data = b"data" if kind == tarfile.REGTYPE else b""

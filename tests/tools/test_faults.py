@@ -30,7 +30,7 @@ from tests.tools.throwaway import Project, line_patch
 P1 = line_patch("Change line four", 4, "changed 4")
 P2 = line_patch("Change line twelve", 12, "changed 12")
 
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, signal, sys
 
 _AT = int(os.environ.get("FAULT_AT", "0"))
@@ -61,12 +61,14 @@ def _hook(event, args):
 
 
 sys.addaudithook(_hook)
-'''
+"""
 
 State = tuple[tuple[str, dict[str, bytes]], dict[str, bytes]]
 
 
-def run(project: Project, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run(
+    project: Project, args: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tools.patchq", *args],
         cwd=project.root,
@@ -100,8 +102,12 @@ def kill_at_every_step(
         work = tmp_path / f"run{n}"
         shutil.copytree(template.root, work, symlinks=True)
         project = Project(work)
-        env = {**base_env, "PYTHONPATH": str(hooks), "FAULT_AT": str(n),
-               "FAULT_ROOT": str(work)}  # fmt: skip
+        env = {
+            **base_env,
+            "PYTHONPATH": str(hooks),
+            "FAULT_AT": str(n),
+            "FAULT_ROOT": str(work),
+        }
         done = run(project, args, env)
         if done.returncode != -9:
             assert done.returncode == 0, done.stderr
@@ -138,8 +144,9 @@ def template(small_project: Project) -> Project:
 
 
 def test_apply_killed_at_every_step(template: Project, tmp_path: Path) -> None:
-    template.write_series({"0001-Change-line-four.patch": P1,
-                           "0002-Change-line-twelve.patch": P2})  # fmt: skip
+    template.write_series(
+        {"0001-Change-line-four.patch": P1, "0002-Change-line-twelve.patch": P2}
+    )
     old = snapshot(template)
     new = reference(template, tmp_path, ["apply"])
     assert new[0] != old[0]
@@ -187,8 +194,9 @@ def test_forced_apply_killed_at_every_step_keeps_the_work(
     template: Project, tmp_path: Path
 ) -> None:
     (template.checkout / "notes.txt").write_text("my only copy\n")
-    template.write_series({"0001-Change-line-four.patch": P1,
-                           "0002-Change-line-twelve.patch": P2})  # fmt: skip
+    template.write_series(
+        {"0001-Change-line-four.patch": P1, "0002-Change-line-twelve.patch": P2}
+    )
 
     def check(project: Project, recovered: bool) -> None:
         build = project.root / "build"

@@ -51,8 +51,9 @@ def apply_with(project: Project, python: str) -> str:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory, cached_sdist: Path) -> str:
     root = tmp_path_factory.mktemp("reference") / "proj"
-    shutil.copytree(ROOT / "tools", root / "tools",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
     (root / "build" / "cache").mkdir(parents=True)
     shutil.copy(cached_sdist, root / "build" / "cache" / cached_sdist.name)
@@ -77,7 +78,11 @@ def test_debian_python_lacks_what_the_fallbacks_replace() -> None:
     if version_of("/usr/bin/python3")[:2] != (3, 11):
         pytest.skip("/usr/bin/python3 is not Debian 12's 3.11")
     done = subprocess.run(
-        ["/usr/bin/python3", "-c", "import tarfile; print(hasattr(tarfile, 'data_filter'))"],
+        [
+            "/usr/bin/python3",
+            "-c",
+            "import tarfile; print(hasattr(tarfile, 'data_filter'))",
+        ],
         capture_output=True,
         text=True,
     )

@@ -31,8 +31,9 @@ P2 = line_patch("Change line twelve", 12, "changed 12")
 
 
 def applied(project: Project) -> Project:
-    project.write_series({"0001-Change-line-four.patch": P1,
-                          "0002-Change-line-twelve.patch": P2})  # fmt: skip
+    project.write_series(
+        {"0001-Change-line-four.patch": P1, "0002-Change-line-twelve.patch": P2}
+    )
     done = project.run("apply")
     assert done.returncode == 0, done.stderr
     return project
@@ -102,9 +103,7 @@ def test_refresh_with_force_from_an_unapplied_checkout_keeps_a_copy(
     done = project.run("refresh", "--force")
     assert done.returncode == 0, done.stderr
     (kept,) = (project.root / "build" / "patches.discarded").iterdir()
-    assert {
-        str(p.relative_to(kept)): p.read_bytes() for p in kept.rglob("*")
-    } == before
+    assert {str(p.relative_to(kept)): p.read_bytes() for p in kept.rglob("*")} == before
     assert str(kept) in done.stdout
 
 
@@ -146,8 +145,9 @@ def test_work_outside_the_branch_is_refused_then_kept(
     (kept,) = (project.root / "build" / "aiohttp.discarded").iterdir()
     assert str(kept) in forced.stdout
     moved_git = ["git", "-C", str(kept)]
-    refs = subprocess.run([*moved_git, "for-each-ref"], capture_output=True,
-                          text=True, check=True).stdout  # fmt: skip
+    refs = subprocess.run(
+        [*moved_git, "for-each-ref"], capture_output=True, text=True, check=True
+    ).stdout
     if work == "stash":
         assert "refs/stash" in refs
     elif work == "branch":
@@ -155,8 +155,9 @@ def test_work_outside_the_branch_is_refused_then_kept(
     elif work == "tag":
         assert "refs/tags/mine" in refs
     elif work == "reflog":
-        log = subprocess.run([*moved_git, "reflog"], capture_output=True,
-                             text=True, check=True).stdout  # fmt: skip
+        log = subprocess.run(
+            [*moved_git, "reflog"], capture_output=True, text=True, check=True
+        ).stdout
         assert "Work then reset" in log
     else:
         assert (kept / "notes.txt").read_text() == "mine\n"
@@ -231,9 +232,7 @@ def test_a_line_with_a_line_break_character_round_trips(
     assert project.git("rev-parse", "HEAD^{tree}") == head
     # git am accepts the same file
     pdir = project.root / "patches"
-    assert (pdir / "0003-Odd-character.patch").read_bytes().count(
-        char.encode()
-    ) == 1
+    assert (pdir / "0003-Odd-character.patch").read_bytes().count(char.encode()) == 1
 
 
 # ---------------------------------------------------------------- item 6
@@ -247,8 +246,9 @@ def test_make_clean_keeps_the_backups(small_project: Project) -> None:
         (build / kept).write_text("backup\n")
     (build / "tmp" / "patchq" / "z").mkdir(parents=True)
     (build / "tmpabc").mkdir()
-    done = subprocess.run(["make", "-s", "clean"], cwd=small_project.root,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        ["make", "-s", "clean"], cwd=small_project.root, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert (build / "aiohttp.discarded/x/f").read_text() == "backup\n"
     assert (build / "patches.discarded/y/f").read_text() == "backup\n"
@@ -296,17 +296,23 @@ def test_concurrent_applies_wait_for_each_other(small_project: Project) -> None:
         out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
     runs = [
-        subprocess.Popen([sys.executable, "-m", "tools.patchq", "apply", "--force"],
-                         cwd=project.root, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tools.patchq", "apply", "--force"],
+            cwd=project.root,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
-    ]  # fmt: skip
+    ]
     for run in runs:
         assert run.wait(timeout=120) == 0, run.stderr.read() if run.stderr else ""
         if run.stderr:
             run.stderr.close()
     assert {p.name for p in build.iterdir()} - {"tmp"} == {
-        "aiohttp", "cache", "patchq.lock"
-    }  # fmt: skip
+        "aiohttp",
+        "cache",
+        "patchq.lock",
+    }
     assert not list((build / "tmp").rglob("*"))
 
 
@@ -442,8 +448,9 @@ def test_a_user_who_is_not_root(tmp_path: Path) -> None:
 
 def _as_nobody(tmp_path: Path, python: str) -> None:
     root = tmp_path / "proj"
-    shutil.copytree(ROOT / "tools", root / "tools",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
     project = Project(root)
     project.pin("1.0", small_files())
     project.write_series({"a.patch": P1})

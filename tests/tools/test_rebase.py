@@ -64,14 +64,19 @@ def test_a_clean_rebase_moves_pin_and_patches(queue: Project) -> None:
     assert code == 0, err
     assert (queue.root / "upstream.toml").read_text() == pin_text("1.1", sha)
     text = (queue.root / "patches" / NAME).read_text()
-    assert "@@ -9,7 +9,7 @@" in text and "@@ -7,7 +7,7 @@" in patches_before[NAME].decode()
+    assert (
+        "@@ -9,7 +9,7 @@" in text and "@@ -7,7 +7,7 @@" in patches_before[NAME].decode()
+    )
     # comments and options of series are kept
     assert (queue.root / "patches" / "series").read_text() == (
         f"# our series\n{NAME} -p1\n"
     )
     log = queue.git("log", "--format=%s", "-3").splitlines()
-    assert log == ["Change line ten", "Import aiohttp-1.1.tar.gz",
-                   "Import aiohttp-1.0.tar.gz"]  # fmt: skip
+    assert log == [
+        "Change line ten",
+        "Import aiohttp-1.1.tar.gz",
+        "Import aiohttp-1.0.tar.gz",
+    ]
     fresh_apply_matches(queue)
 
 
@@ -90,7 +95,9 @@ def test_a_rebase_that_needs_a_three_way_merge(queue: Project) -> None:
     fresh_apply_matches(queue)
 
 
-def conflict(queue: Project) -> tuple[tuple[str, dict[str, bytes]], dict[str, bytes], str, str]:
+def conflict(
+    queue: Project,
+) -> tuple[tuple[str, dict[str, bytes]], dict[str, bytes], str, str]:
     release(queue, "1.1", changed(10, "upstream 10"))
     before = queue.tree_state(), queue.patch_files()
     pin = (queue.root / "upstream.toml").read_text()

@@ -26,7 +26,9 @@ UPSTREAM_PYTEST = cd "$(or $(4),build/aiohttp)" && PYTHONPATH="$(CURDIR)" \
 	test-upstream-pristine test-pristine changelog lint wheel wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
-apply: system-deps
+# apply and rebase need only GNU patch (and pip) from Debian, not quilt
+apply:
+	@$(PYTHON) -m tools.sysdeps patch python3-pip
 	$(PYTHON) -m tools.patchq apply $(FORCE_FLAG)
 
 unapply:
@@ -37,7 +39,8 @@ refresh:
 
 # Carry the series to the release upstream.toml pins, or to TO=3.10.9
 # (its sha256 from matrix.toml); see README "make rebase".
-rebase: system-deps
+rebase:
+	@$(PYTHON) -m tools.sysdeps patch python3-pip
 	$(PYTHON) -m tools.rebase $(if $(TO),--to $(TO))
 
 rebase-continue:
@@ -49,7 +52,8 @@ rebase-abort:
 # Installs what is missing when root; otherwise prints the apt-get line.
 # Also python3-pip and pythonX.Y-venv when PYTHON is Debian's own.
 system-deps:
-	@$(PYTHON) -m tools.sysdeps $(DEBIAN_PACKAGES) $(EXTRA_DEBIAN)
+	@$(PYTHON) -m tools.sysdeps $(DEBIAN_PACKAGES) python3-pip python3-venv \
+		$(EXTRA_DEBIAN)
 
 venv: system-deps
 	$(PYTHON) -m tools.envs patched

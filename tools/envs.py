@@ -119,7 +119,9 @@ def ensure(
     if not new_reqs and stamp.get("tree") == tree_id:
         print(f"{venv}: up to date (aiohttp tree {tree_id[:12]})")
         return venv
-    with tempfile.TemporaryDirectory(dir=ROOT / "build") as tmp:
+    scratch = ROOT / "build" / "tmp"  # make clean removes what a kill leaves
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="envs-") as tmp:
         src = Path(tmp) / "aiohttp"
         export(tree, commit, src)
         if new_reqs:

@@ -885,13 +885,15 @@ def export_patches(
     whether the series comments were all kept.
     """
     build = tree.parent
-    state = read_state(tree)
+    known = dict(read_state(tree).files)
+    if not forced:  # the stamp matched: series and its patches built the tree
+        known.update(file_digests(patches, ["series", *_series_names(patches)]))
     out, names, kept_comments = stage_export(tree, pin.tag, patches, build)
     changes = changed_files(patches, out)
     unknown = [
         (name, what)
         for name, what in changes
-        if what != "adds" and state.files.get(name) != sdist.sha256_of(patches / name)
+        if what != "adds" and known.get(name) != sdist.sha256_of(patches / name)
     ]
     if unknown and not force:
         name, what = unknown[0]
@@ -915,6 +917,10 @@ def export_patches(
     keep = fsops.unique_name(build / PATCHES_DISCARDED) if (forced or unknown) else None
     fsops.swap_in(build, out, patches, keep_old=keep, then=then)
     return len(names), keep, kept_comments
+
+
+def _series_names(patches: Path) -> list[str]:
+    return [e.name for e in read_series(patches)]
 
 
 def refresh(

@@ -3,9 +3,10 @@
     python -m tools.sysdeps PACKAGE...
 
 A package is needed when its command is missing (patch, quilt, valgrind).
-When the Python running this is Debian's own (/usr/bin), also python3-pip
-without pip (sdist download) and pythonX.Y-venv without ensurepip (the
-venvs): Debian ships both apart from the interpreter. As root the missing
+python3-pip and python3-venv are needed when the Python running this is
+Debian's own (/usr/bin) and lacks pip (sdist download) or ensurepip (the
+venvs; Debian ships it as pythonX.Y-venv): Debian ships both apart from the
+interpreter. As root the missing
 packages are installed; otherwise one line says what to install, and the
 exit status is 1.
 """
@@ -30,13 +31,21 @@ def is_debian_python(executable: str = sys.executable) -> bool:
     ).startswith("/usr/bin/")
 
 
+# What each Python-side package provides; checked only for Debian's python.
+MODULES = {"python3-pip": "pip", "python3-venv": "ensurepip"}
+# Debian ships ensurepip in the versioned package of each interpreter.
+DEBIAN_NAMES = {"python3-venv": "python{}.{}-venv".format(*sys.version_info[:2])}
+
+
 def missing(packages: list[str], executable: str = sys.executable) -> list[str]:
-    needed = [p for p in packages if shutil.which(COMMANDS.get(p, p)) is None]
-    if is_debian_python(executable):
-        if importlib.util.find_spec("pip") is None:
-            needed.append("python3-pip")
-        if importlib.util.find_spec("ensurepip") is None:
-            needed.append("python{}.{}-venv".format(*sys.version_info[:2]))
+    debian = is_debian_python(executable)
+    needed = []
+    for p in packages:
+        if p in MODULES:
+            if debian and importlib.util.find_spec(MODULES[p]) is None:
+                needed.append(DEBIAN_NAMES.get(p, p))
+        elif shutil.which(COMMANDS.get(p, p)) is None:
+            needed.append(p)
     return needed
 
 

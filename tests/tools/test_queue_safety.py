@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -472,3 +473,43 @@ def _as_nobody(tmp_path: Path, python: str) -> None:
     line = one_error_line(deps.stderr)
     assert "apt-get install -y no-such-command-x" in line
     assert "lock" not in deps.stderr
+
+
+def test_system_deps_names_debian_python_packages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tools import sysdeps
+
+    monkeypatch.setattr(sysdeps, "is_debian_python", lambda executable: True)
+    real = sysdeps.importlib.util.find_spec
+    monkeypatch.setattr(
+        sysdeps.importlib.util,
+        "find_spec",
+        lambda name: None if name in ("pip", "ensurepip") else real(name),
+    )
+    version = "{}.{}".format(*sys.version_info[:2])
+    wanted = ["sh", "no-such-command-x", "python3-pip", "python3-venv"]
+    assert sysdeps.missing(wanted) == [
+        "no-such-command-x",
+        "python3-pip",
+        f"python{version}-venv",
+    ]
+    monkeypatch.setattr(sysdeps, "is_debian_python", lambda executable: False)
+    assert sysdeps.missing(wanted) == ["no-such-command-x"]
+
+
+def test_refresh_trusts_a_checkout_recorded_by_the_previous_tools(
+    small_project: Project,
+) -> None:
+    """Their state has no file digests; the stamp alone proves the series."""
+    project = applied(small_project)
+    state = project.checkout / ".git" / "patchq-state.json"
+    old = json.loads(state.read_text())
+    state.write_text(json.dumps({"stamp": old["stamp"], "head": old["head"]}))
+    lines = project.checkout / "lines.txt"
+    lines.write_text(lines.read_text().replace("changed 12", "edited 12"))
+    project.git("commit", "-q", "-a", "--amend", "--no-edit")
+    done = project.run("refresh")
+    assert done.returncode == 0, done.stderr
+    patch = project.root / "patches" / "0002-Change-line-twelve.patch"
+    assert "+edited 12" in patch.read_text()

@@ -22,7 +22,7 @@ UPSTREAM_PYTEST = cd $(or $(4),build/aiohttp) && PYTHONPATH=$(CURDIR) \
 
 .PHONY: apply unapply refresh system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-upstream \
-	test-upstream-pristine test-pristine changelog lint wheel wheel-smoke pr \
+	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
 apply:
@@ -90,11 +90,17 @@ lint: venv
 wheel: venv
 	$(VENV)/bin/python -m tools.wheel build
 
+# One wheel per Python 3.9-3.13 that pyenv has; a missing one is skipped.
+wheels: venv
+	$(VENV)/bin/python -m tools.wheel build --all
+
 wheel-smoke: venv
 	$(VENV)/bin/python -m tools.wheel smoke
 
+# The sender: PR_NAME / PR_EMAIL, else git config user.name / user.email.
 pr: venv
-	$(VENV)/bin/python -m tools.pr
+	$(VENV)/bin/python -m tools.pr $(if $(PR_NAME),--name "$(PR_NAME)") \
+		$(if $(PR_EMAIL),--email "$(PR_EMAIL)")
 
 bench: venv venv-pristine
 	$(MAKE) system-deps EXTRA_DEBIAN="$(BENCH_DEBIAN_PACKAGES)"
@@ -127,4 +133,5 @@ audit-addons: system-deps
 
 clean:
 	rm -rf build/aiohttp.discarded build/venvs build/bench build/pr \
-		build/upstream build/wheel build/matrix build/audit dist .tox $(VENV)
+		build/upstream build/wheel build/matrix build/audit dist dist.sha256 \
+		.tox $(VENV)

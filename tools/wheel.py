@@ -92,17 +92,25 @@ def pyenv_root() -> Path:
 
 
 def find_python(version: str) -> Python | None:
-    """The newest pyenv CPython X.Y.Z for version, else the running one."""
+    """The newest pyenv CPython X.Y.Z for version, else pythonX.Y on PATH,
+    else the running Python if it is that version."""
     found = []
     for path in (pyenv_root() / "versions").glob(f"{version}.*/bin/python3"):
         release = path.parent.parent.name
         if re.fullmatch(r"\d+\.\d+\.\d+", release):  # not 3.13.0t, not a venv
             found.append((tuple(map(int, release.split("."))), str(path)))
-    for _, exe in sorted(found, reverse=True):
+    candidates = [exe for _, exe in sorted(found, reverse=True)]
+    on_path = shutil.which(f"python{version}")  # setup-python, deadsnakes, ...
+    candidates += [on_path] if on_path else []
+    for exe in candidates:
         if _version_of(exe) == version:
             return Python(version, exe)
     here = running_python()
     return here if here.version == version else None
+
+
+def missing(version: str) -> str:
+    return f"no Python {version} under {pyenv_root()}/versions or on PATH"
 
 
 def supported_pythons() -> list[Python]:
@@ -111,10 +119,7 @@ def supported_pythons() -> list[Python]:
     for version in SUPPORTED:
         python = find_python(version)
         if python is None:
-            print(
-                f"skip cp{version.replace('.', '')}: no Python {version} under "
-                f"{pyenv_root()}/versions"
-            )
+            print(f"skip cp{version.replace('.', '')}: {missing(version)}")
         else:
             pythons.append(python)
     return pythons
@@ -446,9 +451,7 @@ def smoke(dist: Path = DIST) -> None:
         version = f"{tag[2]}.{tag[3:]}"
         python = find_python(version)
         if python is None:
-            print(
-                f"skip {wheel.name}: no Python {version} under {pyenv_root()}/versions"
-            )
+            print(f"skip {wheel.name}: {missing(version)}")
             continue
         print(f"== {wheel.name} on {python.path}", flush=True)
         smoke_one(wheel, python)

@@ -161,10 +161,18 @@ def fake_python(root: Path, release: str, reports: str) -> Path:
     return exe
 
 
+def fake_path(tmp_path: Path) -> Path:
+    """A PATH of one empty directory: no pythonX.Y of this machine on it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    return bin_dir
+
+
 def test_finds_the_newest_pyenv_release_and_says_which_are_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("PATH", str(fake_path(tmp_path)))
     fake_python(tmp_path, "3.9.1", "3.9")
     newest = fake_python(tmp_path, "3.9.18", "3.9")
     fake_python(tmp_path, "3.13.0t", "3.13")  # free-threaded: not cp313
@@ -176,22 +184,36 @@ def test_finds_the_newest_pyenv_release_and_says_which_are_missing(
     out = capsys.readouterr().out.splitlines()
     missing = [v for v in ("3.10", "3.11", "3.12", "3.13") if v != here.version]
     assert out == [
-        f"skip cp{v.replace('.', '')}: no Python {v} under {tmp_path}/versions"
+        f"skip cp{v.replace('.', '')}: no Python {v} under {tmp_path}/versions "
+        "or on PATH"
         for v in missing
     ]
+
+
+def test_a_python_on_path_counts_when_pyenv_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    bin_dir = fake_path(tmp_path)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    exe = bin_dir / "python3.12"
+    exe.write_text("#!/bin/sh\necho 3.12\n")
+    exe.chmod(0o755)
+    assert wheel.find_python("3.12") == wheel.Python("3.12", str(exe))
 
 
 def test_smoke_skips_a_wheel_whose_python_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("PATH", str(fake_path(tmp_path)))
     dist = tmp_path / "dist"
     dist.mkdir()
     name = "aiohttp-3.10.10+x-cp38-cp38-manylinux_2_17_x86_64.whl"
     (dist / name).write_bytes(b"")
     wheel.smoke(dist)
     assert capsys.readouterr().out == (
-        f"skip {name}: no Python 3.8 under {tmp_path}/versions\n"
+        f"skip {name}: no Python 3.8 under {tmp_path}/versions or on PATH\n"
     )
     with pytest.raises(wheel.WheelError, match="no aiohttp wheel"):
         wheel.smoke(tmp_path)

@@ -31,6 +31,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -216,7 +217,8 @@ def build_env(venv: Path, src: Path, epoch: int) -> dict[str, str]:
         "TZ": "UTC",
         # Python's LDSHARED carries -rpath to the interpreter's lib dir
         "LDSHARED": f"{cc} -shared",
-        "CFLAGS": f"-g0 -ffile-prefix-map={src}=.",
+        # quoted: setuptools splits CFLAGS like a shell (a path with a space)
+        "CFLAGS": "-g0 " + shlex.quote(f"-ffile-prefix-map={src}=."),
         "PATH": os.pathsep.join(
             [str(venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
         ),

@@ -15,9 +15,9 @@ from tests.tools.test_matrix import (
     options,
     quiet,
 )
-from tests.tools.throwaway import make_patch
-from tools import matrix
-from tools.patchq import Patch, SeriesEntry, read_patch
+from tests.tools.throwaway import ROOT, make_patch
+from tools import dep3, matrix
+from tools.patchq import Patch, SeriesEntry, read_patch, read_series
 
 UPSTREAM_FIELDS = """\
 Bug: https://github.com/aio-libs/aiohttp/issues/9598
@@ -95,3 +95,16 @@ def test_a_series_without_the_field_drops_nothing(tmp_path: Path) -> None:
     text = matrix.render_markdown(rows, ["a.patch"], "3.11.7", {})
     assert "No patch names an upstream release" in text
     assert "| release | drop | keep |" not in text
+
+
+def test_real_series_applied_upstream_fields_name_a_release_and_a_change() -> None:
+    """The form make matrix can act on: "<release>, <upstream URL>"."""
+    entries = read_series(ROOT / "patches")
+    for entry in entries:
+        found = dep3.applied_upstream(read_patch(entry).message)
+        if found is not None:
+            assert found.release, entry.name
+            assert any(
+                r.startswith("https://github.com/aio-libs/aiohttp/")
+                for r in found.references
+            ), entry.name

@@ -23,7 +23,7 @@ UPSTREAM_PYTEST = cd "$(or $(4),build/aiohttp)" && PYTHONPATH="$(CURDIR)" \
 
 .PHONY: apply unapply refresh rebase rebase-continue rebase-abort system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-upstream \
-	test-upstream-pristine test-pristine changelog lint wheel wheel-smoke pr \
+	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
 # apply and rebase need only GNU patch (and pip) from Debian, not quilt
@@ -104,11 +104,17 @@ lint: venv
 wheel: venv
 	$(VENV)/bin/python -m tools.wheel build
 
+# One wheel per Python 3.9-3.13 that pyenv has; a missing one is skipped.
+wheels: venv
+	$(VENV)/bin/python -m tools.wheel build --all
+
 wheel-smoke: venv
 	$(VENV)/bin/python -m tools.wheel smoke
 
+# The sender: PR_NAME / PR_EMAIL, else git config user.name / user.email.
 pr: venv
-	$(VENV)/bin/python -m tools.pr
+	$(VENV)/bin/python -m tools.pr $(if $(PR_NAME),--name "$(PR_NAME)") \
+		$(if $(PR_EMAIL),--email "$(PR_EMAIL)")
 
 bench: venv venv-pristine
 	$(MAKE) system-deps EXTRA_DEBIAN="$(BENCH_DEBIAN_PACKAGES)"
@@ -145,4 +151,5 @@ audit-addons: system-deps
 clean:
 	$(PYTHON) -m tools.patchq recover
 	rm -rf build/venvs build/bench build/pr build/upstream build/wheel \
-		build/matrix build/audit build/tmp* build/.aiohttp.* dist .tox $(VENV)
+		build/matrix build/audit build/tmp* build/.aiohttp.* dist dist.sha256 \
+		.tox $(VENV)

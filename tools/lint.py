@@ -1,4 +1,6 @@
-"""make lint: upstream's linters on the series, ruff and mypy on our code.
+"""make lint: upstream's linters on the series, ruff and mypy on our code,
+actionlint (with shellcheck and pyflakes on the run: scripts) on
+.github/workflows.
 
 For every Python file the series touches, black, isort, flake8 and mypy run
 on the pristine and the patched version with aiohttp's own settings; a
@@ -89,6 +91,20 @@ def lint_series(tree: Path = patchq.CHECKOUT) -> list[str]:
     return sorted((after - before).elements())
 
 
+def actionlint(root: Path = ROOT) -> bool:
+    """The GitHub workflows under root/.github/workflows; True when clean."""
+    bin_dir = Path(sys.executable).parent  # the venv's: pinned in lint.txt
+    done = subprocess.run(
+        [
+            str(bin_dir / "actionlint"),
+            f"-shellcheck={bin_dir / 'shellcheck'}",
+            f"-pyflakes={bin_dir / 'pyflakes'}",
+        ],
+        cwd=root,
+    )
+    return done.returncode == 0
+
+
 def lint_ours() -> bool:
     ours = ["tools", "tests", "bench"]
     ok = subprocess.run([*tool("ruff"), "check", *ours], cwd=ROOT).returncode == 0
@@ -105,6 +121,7 @@ def lint_ours() -> bool:
         "tests/tools/fixtures",
         *ours,
     ]
+    ok &= actionlint()
     return subprocess.run(mypy, cwd=ROOT).returncode == 0 and ok
 
 
@@ -116,7 +133,7 @@ def main() -> int:
     if new or not ours_ok:
         print("lint: FAILED", file=sys.stderr)
         return 1
-    print("lint: no new findings in the series; our code is clean")
+    print("lint: no new findings in the series; our code and workflows are clean")
     return 0
 
 

@@ -9,6 +9,9 @@ the change is already upstream, else apply the series to a fresh unpack
 (zero fuzz first, then with fuzz) and run tests/patch against that patched
 build, compiled with its C extensions in build/matrix/venv.
 
+The report also says which patches to drop at which release: those whose
+DEP-3 Applied-Upstream field names that release or an older one.
+
 Writes build/matrix/matrix.md and build/matrix/matrix.json. Exit status 1
 when an sdist fails its pin, or the main pin does not apply or fails its
 tests; the other releases only inform.
@@ -32,9 +35,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tools import sdist
+from tools import dep3, sdist
 from tools.cli import ToolError, reports_errors
 from tools.compat import tomllib
+from tools.dep3 import version_key
 from tools.envs import CONSTRAINTS, REQUIREMENTS, make_venv, pip
 from tools.junit import TestResult, read_junit
 from tools.patchq import (
@@ -64,10 +68,6 @@ class MatrixError(ToolError):
 
 
 # ---------------------------------------------------------------- pins
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def load_pins(
@@ -336,6 +336,7 @@ class Row:
     tests: str = "n/a"
     test_result: TestResult | None = None
     main: bool = False  # the release upstream.toml pins
+    drop: list[str] = field(default_factory=list)  # patches upstream has here
 
     @property
     def ok(self) -> bool:
@@ -357,6 +358,7 @@ class Options:
 
 def check_version(pin: sdist.Pin, opts: Options, say: Callable[[str], None]) -> Row:
     row = Row(pin.version, "verified", REFUSED, main=pin.version == opts.main_version)
+    row.drop = drops(opts.patches, pin.version)
     say("fetching")
     try:
         archive = sdist.fetch(pin, opts.cache_dir)
@@ -446,7 +448,51 @@ def _grouped(details: list[str]) -> list[str]:
     return lines
 
 
-def render_markdown(rows: list[Row], series: list[str], python: str) -> str:
+def drops(patches: list[Patch], version: str) -> list[str]:
+    """The patches whose DEP-3 Applied-Upstream release is version or older."""
+    return [p.name for p in patches if dep3.dropped_at(p.message, version)]
+
+
+def applied_upstream(patches: list[Patch]) -> dict[str, dep3.AppliedUpstream]:
+    return {
+        p.name: found for p in patches if (found := dep3.applied_upstream(p.message))
+    }
+
+
+def render_drops(
+    rows: list[Row], series: list[str], upstream: dict[str, dep3.AppliedUpstream]
+) -> list[str]:
+    """Which patches to drop at which release, from their Applied-Upstream."""
+    lines = ["", "## Patches upstream has (DEP-3 `Applied-Upstream`)", ""]
+    if not upstream:
+        return lines + [
+            "No patch names an upstream release that has its change, so none "
+            "is dropped at any release.",
+            "",
+        ]
+    lines += ["| patch | applied upstream | drop at |", "| --- | --- | --- |"]
+    for name in series:
+        if name in upstream:
+            found = upstream[name]
+            when = f"{found.release} and later" if found.release else "no release named"
+            lines.append(f"| `{name}` | {_cell(str(found))} | {when} |")
+    lines += ["", "| release | drop | keep |", "| --- | --- | --- |"]
+    for row in rows:
+        if row.drop:
+            keep = [n for n in series if n not in row.drop]
+            cells = [
+                ", ".join(f"`{n}`" for n in names) or "-" for names in (row.drop, keep)
+            ]
+            lines.append(f"| {row.version} | {cells[0]} | {cells[1]} |")
+    return lines + [""]
+
+
+def render_markdown(
+    rows: list[Row],
+    series: list[str],
+    python: str,
+    upstream: dict[str, dep3.AppliedUpstream] | None = None,
+) -> str:
     names = ", ".join(f"`{n}`" for n in series) or "(empty series)"
     lines = [
         "# The series against aiohttp releases",
@@ -470,15 +516,23 @@ def render_markdown(rows: list[Row], series: list[str], python: str) -> str:
         "applies the connect timeout in BaseConnector.connect itself.",
         f"For releases other than the main pin, `{PIN_ONLY_TESTS[0]}` is "
         "deselected: it checks the version number.",
-        "",
     ]
+    lines += render_drops(rows, series, upstream or {})
     return "\n".join(lines)
 
 
-def render_json(rows: list[Row], series: list[str], python: str) -> str:
+def render_json(
+    rows: list[Row],
+    series: list[str],
+    python: str,
+    upstream: dict[str, dep3.AppliedUpstream] | None = None,
+) -> str:
     data = {
         "python": python,
         "series": series,
+        "applied_upstream": {
+            name: asdict(found) for name, found in (upstream or {}).items()
+        },
         "rows": [
             {k: v for k, v in asdict(row).items() if k != "test_result"}
             | {"test_result": asdict(row.test_result) if row.test_result else None}
@@ -488,11 +542,16 @@ def render_json(rows: list[Row], series: list[str], python: str) -> str:
     return json.dumps(data, indent=1) + "\n"
 
 
-def write_reports(rows: list[Row], series: list[str], out: Path) -> None:
+def write_reports(
+    rows: list[Row],
+    series: list[str],
+    out: Path,
+    upstream: dict[str, dep3.AppliedUpstream] | None = None,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     python = platform.python_version()
-    (out / "matrix.md").write_text(render_markdown(rows, series, python))
-    (out / "matrix.json").write_text(render_json(rows, series, python))
+    (out / "matrix.md").write_text(render_markdown(rows, series, python, upstream))
+    (out / "matrix.json").write_text(render_json(rows, series, python, upstream))
 
 
 @reports_errors
@@ -520,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     patches = [read_patch(e) for e in entries]
     opts = Options(patches, tests=not args.no_tests, main_version=main_pin.version)
     rows = run(pins, opts)
-    write_reports(rows, [e.name for e in entries], OUT)
+    write_reports(rows, [e.name for e in entries], OUT, applied_upstream(patches))
     print(
         f"wrote {OUT / 'matrix.md'} and matrix.json ({time.monotonic() - start:.0f} s)"
     )

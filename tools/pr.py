@@ -1,21 +1,35 @@
-"""Write build/pr/: the series as one format-patch mbox with a cover letter.
+"""Write build/pr/: the series as `git format-patch --cover-letter` lays it out.
 
-The cover letter carries what a reviewer asks first: what changes and why,
-the latest benchmark table, the changelog draft and the result of
-aiohttp's own tests. The series has no packaging-only patches (the wheel's
-version label is set at build time), so every commit is exported.
+    build/pr/0000-cover-letter.patch     what changes and why, the latest
+                                         benchmark table, aiohttp's own tests,
+                                         the changelog draft
+    build/pr/0001-*.patch ...            one mail per commit
+    build/pr/aiohttp-connect-timeout.mbox  the patches without the cover
+                                         letter: `git am` applies it as is
+
+The mails come from the sender (--name/--email, else git config
+user.name/user.email); each commit keeps the series' author, which git
+format-patch puts in an in-body From: line when it differs. The series'
+downstream DEP-3 fields (Bug, Forwarded, Last-Update, Applied-Upstream,
+Origin) stay in patches/ and are left out of the exported messages. The
+series has no packaging-only patches (the wheel's version label is set at
+build time), so every commit is exported.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tools import patchq, sdist
 from tools.changelog import aiohttp_draft
-from tools.cli import reports_errors
+from tools.cli import ToolError, reports_errors
+from tools.dep3 import strip_downstream
 from tools.junit import read_junit
 
 ROOT = sdist.ROOT
@@ -23,6 +37,11 @@ OUT = ROOT / "build" / "pr"
 BENCH_REPORT = ROOT / "build" / "bench" / "report.md"
 UPSTREAM_RESULTS = ROOT / "build" / "upstream"
 MBOX = "aiohttp-connect-timeout.mbox"
+
+
+class PrError(ToolError):
+    pass
+
 
 SUMMARY = """\
 Move the connect timeout into BaseConnector.connect (#9598)
@@ -54,7 +73,7 @@ def upstream_summary(results: Path = UPSTREAM_RESULTS) -> str:
     return "\n".join(lines) or "- not run yet: `make test` or `make test-upstream`"
 
 
-def cover_blurb() -> str:
+def cover_blurb(tree: Path = patchq.CHECKOUT) -> str:
     bench = (
         BENCH_REPORT.read_text().strip()
         if BENCH_REPORT.exists()
@@ -82,56 +101,134 @@ def cover_blurb() -> str:
             "",
             "Changelog draft",
             "---------------",
-            aiohttp_draft().strip(),
+            aiohttp_draft(tree).strip(),
         ]
     )
 
 
-def export_pr(out: Path = OUT, tree: Path = patchq.CHECKOUT) -> Path:
+def git_config(key: str) -> str:
+    """The user's own git config (patchq.git hides it on purpose)."""
+    done = subprocess.run(
+        ["git", "config", "--get", key], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def sender(name: str | None = None, email: str | None = None) -> tuple[str, str]:
+    """Who sends the PR: the arguments, else git config user.name/user.email."""
+    name = name or git_config("user.name")
+    email = email or git_config("user.email")
+    if not name or not email:
+        raise PrError(
+            "no sender identity: set `git config user.name` and "
+            "`git config user.email`, or run "
+            "`make pr PR_NAME='Your Name' PR_EMAIL=you@example.org`"
+        )
+    return name, email
+
+
+def without_dep3(tree: Path, base: str, repo: Path) -> str:
+    """Recreate base..HEAD of tree in repo with the downstream DEP-3 fields
+    stripped from each message; authors, dates and trees stay. Returns the
+    new HEAD. repo shares tree's objects, so the checkout is not touched."""
+    patchq.git(
+        repo.parent, "clone", "-q", "--shared", "--no-checkout", str(tree), str(repo)
+    )
+    fmt = "%T%x00%an%x00%ae%x00%aD%x00%cn%x00%ce%x00%cD%x00%B"
+    head = patchq.git(repo, "rev-parse", base).strip()
+    for commit in patchq.git(repo, "rev-list", "--reverse", f"{base}..HEAD").split():
+        raw = patchq.git(repo, "log", "-1", f"--format={fmt}", commit)
+        tree_id, an, ae, ad, cn, ce, cd, message = raw.split("\0", 7)
+        who = {
+            "GIT_AUTHOR_NAME": an,
+            "GIT_AUTHOR_EMAIL": ae,
+            "GIT_AUTHOR_DATE": ad,
+            "GIT_COMMITTER_NAME": cn,
+            "GIT_COMMITTER_EMAIL": ce,
+            "GIT_COMMITTER_DATE": cd,
+        }
+        done = subprocess.run(
+            ["git", "-C", str(repo), "commit-tree", tree_id, "-p", head, "-F", "-"],
+            input=strip_downstream(message.rstrip("\n") + "\n"),
+            capture_output=True,
+            text=True,
+            check=True,
+            env=patchq.git_env(who),
+        )
+        head = done.stdout.strip()
+    return head
+
+
+def export_pr(
+    out: Path = OUT,
+    tree: Path = patchq.CHECKOUT,
+    from_: tuple[str, str] | None = None,
+) -> Path:
+    """out/: 0000-cover-letter.patch, one file per patch, and the mbox of
+    the patches alone (what `git am` applies with no flags)."""
     pin = sdist.load_pin()
+    name, email = from_ or sender()
+    # --from sets the patches' From:, the committer ident the cover letter's
+    as_sender = {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
     if not patchq.git(tree, "rev-list", f"{pin.tag}..HEAD").strip():
         raise patchq.QueueError(f"{tree}: no commits above {pin.tag} to export")
-    shutil.rmtree(out, ignore_errors=True)
+    if out.exists():
+        shutil.rmtree(out)
     out.mkdir(parents=True)
-    mbox = patchq.git(
-        tree,
-        "format-patch",
-        "--stdout",
-        "--cover-letter",
-        "--numbered",
-        "--zero-commit",
-        "--no-signature",
-        "--full-index",
-        "--stat=72",
-        f"{pin.tag}..HEAD",
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "pr"
+        head = without_dep3(tree, pin.tag, repo)
+        patchq.git(
+            repo,
+            "format-patch",
+            "--quiet",
+            "--cover-letter",
+            "--numbered",
+            "--zero-commit",
+            "--no-signature",
+            "--full-index",
+            "--stat=72",
+            f"--from={name} <{email}>",
+            "-o",
+            str(out),
+            f"{pin.tag}..{head}",
+            env=as_sender,
+        )
+    (cover,) = out.glob("0000-cover-letter.patch")
     subject, _, _ = SUMMARY.partition("\n")
-    mbox = mbox.replace("*** SUBJECT HERE ***", subject, 1)
-    mbox = mbox.replace("*** BLURB HERE ***", cover_blurb(), 1)
-    (out / MBOX).write_text(mbox)
-    return out / MBOX
+    text = cover.read_text().replace("*** SUBJECT HERE ***", subject, 1)
+    cover.write_text(text.replace("*** BLURB HERE ***", cover_blurb(tree), 1))
+    patches = sorted(p for p in out.glob("[0-9][0-9][0-9][0-9]-*.patch") if p != cover)
+    mbox = out / MBOX
+    mbox.write_text("".join(p.read_text() for p in patches))
+    return mbox
 
 
 @reports_errors
-def main() -> int:
-    mbox = export_pr()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.pr", description=__doc__)
+    parser.add_argument("--name", help="sender's name (default: git config user.name)")
+    parser.add_argument(
+        "--email", help="sender's email (default: git config user.email)"
+    )
+    args = parser.parse_args(argv)
+    mbox = export_pr(from_=sender(args.name, args.email))
     pin = sdist.load_pin()
     n = len(re.findall(r"^Subject: \[PATCH [1-9]\d*/\d+\]", mbox.read_text(), re.M))
-    import_commit = patchq.git(patchq.CHECKOUT, "rev-parse", pin.tag).strip()
-    print(f"""wrote {mbox.relative_to(ROOT)}: cover letter + {n} patches
+    out = mbox.parent.relative_to(ROOT)
+    print(f"""wrote {out}/: 0000-cover-letter.patch, {n} patches, and {MBOX} (the
+patches without the cover letter)
 
-Review or mail it:   git send-email --to=<list> {mbox.relative_to(ROOT)}
-Open a PR from a fork: in a clone of aio-libs/aiohttp with your fork as
-remote `fork`, replay the checkout's branch onto upstream's tag (the
-checkout is rooted on the sdist import, not on upstream's history):
+Mail it:    git send-email --to=<list> {out}/*.patch
+Apply it:   git am {out}/{MBOX}    (on aiohttp {pin.tag})
+Open a PR from a fork: in a clone of aio-libs/aiohttp, with your fork as
+remote `fork`:
 
-    git fetch {patchq.CHECKOUT} {patchq.BRANCH}
     git switch -c connect-timeout {pin.tag}
-    git cherry-pick {import_commit[:12]}..FETCH_HEAD
+    git am {mbox}
     git push fork connect-timeout
 
-(or, instead of the fetch and the cherry-pick: git am --empty=drop {mbox};
---empty=drop passes over the cover letter)""")
+and paste the cover letter's text as the PR description.""")
     return 0
 
 

@@ -1,30 +1,49 @@
-"""Build the patched aiohttp sdist and manylinux wheel, reproducibly.
+"""Build the patched aiohttp sdist and manylinux wheels, reproducibly.
 
-    python -m tools.wheel build    dist/: sdist, wheel, SHA256SUMS
-    python -m tools.wheel smoke    install the wheel in a fresh venv, test it
+    python -m tools.wheel build           dist/: the sdist + this Python's wheel
+    python -m tools.wheel build --all     dist/: the sdist + cp39 ... cp313 wheels
+    python -m tools.wheel smoke           each wheel in dist/, in a fresh venv of
+                                          its own Python: label, C extensions,
+                                          tests/patch
 
-The build runs on a clean export of the checkout's HEAD at a fixed path,
-with the series label set at build time in the export's setup.cfg (no
-patch edits the version), SOURCE_DATE_EPOCH from the pinned release, no
-debug info or rpath carrying build paths, and a re-packed sdist. So two
-builds of the same series give the same bytes.
+The sdist is built once from a clean export of the checkout's HEAD, with
+the series label set at build time in the export's setup.cfg (no patch
+edits the version), then re-packed with sorted members and fixed times.
+Every wheel is built FROM THAT SDIST, unpacked at one fixed path, by a build
+venv of its own Python holding only the pinned setuptools; then
+`auditwheel repair` gives it its manylinux tag. Every build gets the same
+settings: SOURCE_DATE_EPOCH from the pinned release, PYTHONHASHSEED, LC_ALL
+and TZ, no debug info, build paths mapped away, no rpath. So two builds of
+the same series give the same bytes.
+
+dist/ holds only distributions (so `twine check dist/*` and `twine upload
+dist/*` work); their checksums are in dist.sha256 beside it, for
+`sha256sum -c dist.sha256`.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import hashlib
 import io
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from build import ProjectBuilder
 from tools import patchq, sdist
 from tools.changelog import series_version
 from tools.cli import ToolError, reports_errors
@@ -33,10 +52,81 @@ from tools.envs import CONSTRAINTS, REQUIREMENTS, export, make_venv
 ROOT = sdist.ROOT
 DIST = ROOT / "dist"
 WORK = ROOT / "build" / "wheel"
+BUILD_VENVS = ROOT / "build" / "venvs"
+# The Pythons the wheels are for; `make wheels` finds them under pyenv.
+SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
+C_EXTENSIONS = ("_helpers", "_http_parser", "_http_writer", "_websocket")
 
 
 class WheelError(ToolError):
     pass
+
+
+# ---------------------------------------------------------------- pythons
+
+
+@dataclass(frozen=True)
+class Python:
+    version: str  # "3.9"
+    path: str
+
+    @property
+    def tag(self) -> str:
+        return "cp" + self.version.replace(".", "")
+
+
+def _version_of(path: str) -> str | None:
+    done = subprocess.run(
+        [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def running_python() -> Python:
+    return Python(f"{sys.version_info[0]}.{sys.version_info[1]}", sys.executable)
+
+
+def pyenv_root() -> Path:
+    return Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+
+def find_python(version: str) -> Python | None:
+    """The newest pyenv CPython X.Y.Z for version, else pythonX.Y on PATH,
+    else the running Python if it is that version."""
+    found = []
+    for path in (pyenv_root() / "versions").glob(f"{version}.*/bin/python3"):
+        release = path.parent.parent.name
+        if re.fullmatch(r"\d+\.\d+\.\d+", release):  # not 3.13.0t, not a venv
+            found.append((tuple(map(int, release.split("."))), str(path)))
+    candidates = [exe for _, exe in sorted(found, reverse=True)]
+    on_path = shutil.which(f"python{version}")  # setup-python, deadsnakes, ...
+    candidates += [on_path] if on_path else []
+    for exe in candidates:
+        if _version_of(exe) == version:
+            return Python(version, exe)
+    here = running_python()
+    return here if here.version == version else None
+
+
+def missing(version: str) -> str:
+    return f"no Python {version} under {pyenv_root()}/versions or on PATH"
+
+
+def supported_pythons() -> list[Python]:
+    """Every supported Python on this machine; one line for each missing."""
+    pythons = []
+    for version in SUPPORTED:
+        python = find_python(version)
+        if python is None:
+            print(f"skip cp{version.replace('.', '')}: {missing(version)}")
+        else:
+            pythons.append(python)
+    return pythons
+
+
+# ---------------------------------------------------------------- inputs
 
 
 def checked_head(tree: Path = patchq.CHECKOUT) -> str:
@@ -56,6 +146,37 @@ def checked_head(tree: Path = patchq.CHECKOUT) -> str:
             "export your work, or `make apply` to rebuild from patches/."
         )
     return patchq.git(tree, "rev-parse", "HEAD").strip()
+
+
+def build_venv(python: Python) -> Path:
+    """build/venvs/wheel-cpXY: python with the pinned pip and setuptools only.
+
+    Remade when the interpreter or the pins change.
+    """
+    venv = BUILD_VENVS / f"wheel-{python.tag}"
+    want = {
+        "python": os.path.realpath(python.path),
+        "version": subprocess.run(
+            [python.path, "-c", "import sys; print(sys.version)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip(),
+        "constraints": hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest(),
+    }
+    stamp = venv / "wheel-build.json"
+    try:
+        have = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        have = None
+    if have != want:
+        shutil.rmtree(venv, ignore_errors=True)
+        make_venv(venv, python.path)
+        stamp.write_text(json.dumps(want, indent=1) + "\n")
+    return venv
+
+
+# ---------------------------------------------------------------- building
 
 
 def repack_sdist(path: Path, epoch: int) -> None:
@@ -79,20 +200,15 @@ def repack_sdist(path: Path, epoch: int) -> None:
         gz.write(raw.getvalue())
 
 
-def build(out: Path = DIST) -> list[Path]:
-    pin = sdist.load_pin()
-    head = checked_head()
-    epoch = sdist.source_date_epoch(sdist.fetch(pin), pin)
-    version = series_version()
-    shutil.rmtree(WORK, ignore_errors=True)
-    src = WORK / f"aiohttp-{pin.version}"  # one fixed path for every build
-    export(patchq.CHECKOUT, head, src)
-    cfg = src / "setup.cfg"
-    label = version.split("+", 1)[1]
-    cfg.write_text(cfg.read_text().replace("tag_build = \n", f"tag_build = +{label}\n"))
-    for p in [src, *src.rglob("*")]:
-        os.utime(p, (epoch, epoch), follow_symlinks=False)
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+def build_env(venv: Path, src: Path, epoch: int) -> dict[str, str]:
+    """The one set of reproducibility settings every build runs with."""
+    py = str(venv / "bin" / "python")
+    cc = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_config_var('CC') or 'cc')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
     env = {
         **os.environ,
         "SOURCE_DATE_EPOCH": str(epoch),
@@ -101,62 +217,182 @@ def build(out: Path = DIST) -> list[Path]:
         "TZ": "UTC",
         # Python's LDSHARED carries -rpath to the interpreter's lib dir
         "LDSHARED": f"{cc} -shared",
-        "CFLAGS": f"-g0 -ffile-prefix-map={src}=.",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        # quoted: setuptools splits CFLAGS like a shell (a path with a space)
+        "CFLAGS": "-g0 " + shlex.quote(f"-ffile-prefix-map={src}=."),
+        "PATH": os.pathsep.join(
+            [str(venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
     }
-    env.pop("AIOHTTP_NO_EXTENSIONS", None)
-    raw = WORK / "raw"
-    py = sys.executable
-    # sdist first, then the wheel from that sdist: proves the sdist is whole
-    subprocess.run(
-        [py, "-m", "build", "--no-isolation", "--outdir", str(raw), str(src)],
-        check=True,
-        env=env,
-        cwd=WORK,
+    for name in ("AIOHTTP_NO_EXTENSIONS", "PYTHONPATH", "LDFLAGS", "CPPFLAGS"):
+        env.pop(name, None)
+    return env
+
+
+def _pep517(
+    src: Path,
+    venv: Path,
+    kind: Literal["sdist", "wheel"],
+    out: Path,
+    env: dict[str, str],
+) -> Path:
+    """Build kind ("sdist" or "wheel") of src with venv's Python; log to a file."""
+    log = WORK / "logs" / f"{kind}-{venv.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def runner(
+        cmd: Sequence[str],
+        cwd: str | None = None,
+        extra_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        with log.open("a") as f:
+            done = subprocess.run(
+                cmd, cwd=cwd, env={**env, **(extra_environ or {})}, stdout=f, stderr=f
+            )
+        if done.returncode:
+            tail = "\n".join(log.read_text().splitlines()[-15:])
+            raise WheelError(f"building the {kind} failed; see {log}:\n{tail}")
+
+    log.write_text("")
+    builder = ProjectBuilder(
+        src, python_executable=str(venv / "bin" / "python"), runner=runner
     )
-    (sdist_file,) = raw.glob("*.tar.gz")
-    (linux_wheel,) = raw.glob("*.whl")
-    repack_sdist(sdist_file, epoch)
-    repaired = WORK / "repaired"
-    subprocess.run(
+    return Path(builder.build(kind, out))
+
+
+def build_sdist(head: str, epoch: int) -> Path:
+    """The patched sdist from a clean export of head, re-packed."""
+    pin = sdist.load_pin()
+    src = WORK / "export" / f"{pin.name}-{pin.version}"
+    export(patchq.CHECKOUT, head, src)
+    cfg = src / "setup.cfg"
+    label = series_version().split("+", 1)[1]
+    text = cfg.read_text()
+    if "tag_build = \n" not in text:
+        raise WheelError(f"{cfg}: no empty `tag_build =` line to put the label in")
+    cfg.write_text(text.replace("tag_build = \n", f"tag_build = +{label}\n"))
+    for p in [src, *src.rglob("*")]:
+        os.utime(p, (epoch, epoch), follow_symlinks=False)
+    venv = build_venv(running_python())
+    built = _pep517(src, venv, "sdist", WORK / "sdist", build_env(venv, src, epoch))
+    repack_sdist(built, epoch)
+    return built
+
+
+def build_wheel(archive: Path, python: Python, epoch: int) -> Path:
+    """python's manylinux wheel from the sdist, unpacked at one fixed path."""
+    unpacked = WORK / "src"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    unpacked.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="tar")
+    (src,) = unpacked.iterdir()
+    venv = build_venv(python)
+    env = build_env(venv, src, epoch)
+    raw = _pep517(src, venv, "wheel", WORK / "raw" / python.tag, env)
+    repaired = WORK / "repaired" / python.tag
+    done = subprocess.run(
         [
-            py,
+            sys.executable,
             "-m",
             "auditwheel",
             "repair",
             "--wheel-dir",
             str(repaired),
-            str(linux_wheel),
+            str(raw),
         ],
-        check=True,
         env=env,
         capture_output=True,
+        text=True,
     )
+    if done.returncode:
+        raise WheelError(f"auditwheel repair {raw.name} failed:\n{done.stderr}")
     (wheel,) = repaired.glob("*.whl")
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    built = [Path(shutil.copy(f, out)) for f in (sdist_file, wheel)]
-    sums = "".join(f"{sha256(p)}  {p.name}\n" for p in sorted(built))
-    (out / "SHA256SUMS").write_text(sums)
-    print(sums, end="")
+    if "manylinux" not in wheel.name:
+        raise WheelError(f"{wheel.name}: auditwheel gave no manylinux tag")
+    return wheel
+
+
+@contextmanager
+def work_lock() -> Iterator[None]:
+    """One build at a time: they share build/wheel/ and its fixed paths."""
+    WORK.parent.mkdir(parents=True, exist_ok=True)
+    with (WORK.parent / "wheel.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def sums_file(out: Path) -> Path:
+    """dist.sha256 beside dist/: a checksum file is not a distribution."""
+    return out.with_name(out.name + ".sha256")
+
+
+def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
+    """out/: the sdist and one wheel per Python; their sha256 in sums_file(out)."""
+    pythons = pythons or [running_python()]
+    pin = sdist.load_pin()
+    head = checked_head()
+    epoch = sdist.source_date_epoch(sdist.fetch(pin), pin)
+    with work_lock():
+        shutil.rmtree(WORK, ignore_errors=True)
+        archive = build_sdist(head, epoch)
+        print(f"built {archive.name}")
+        wheels = []
+        for python in pythons:
+            wheels.append(build_wheel(archive, python, epoch))
+            print(f"built {wheels[-1].name} with {python.path}")
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        built = [Path(shutil.copy(f, out)) for f in (archive, *wheels)]
+    twine_check(built)
+    sums = "".join(f"{sha256(p)}  {out.name}/{p.name}\n" for p in sorted(built))
+    sums_file(out).write_text(sums)
+    print(f"{sums_file(out)}:\n{sums}", end="")
     return built
+
+
+def twine_check(files: list[Path]) -> None:
+    """What an index checks on upload; fails on warnings too."""
+    done = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise WheelError(f"twine check failed:\n{done.stdout}{done.stderr}")
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
+# ---------------------------------------------------------------- smoke
+
+SMOKE_CHECK = """\
+import importlib, importlib.metadata as md, sys
+import aiohttp, aiohttp.http_parser
+label, upstream, extensions = sys.argv[1:]
+assert md.version("aiohttp") == label, md.version("aiohttp")
+assert aiohttp.__version__ == upstream, aiohttp.__version__
+assert aiohttp.__file__.startswith(sys.prefix), aiohttp.__file__
+for name in extensions.split(","):
+    mod = importlib.import_module("aiohttp." + name)
+    assert mod.__file__.endswith(".so"), mod.__file__
+assert aiohttp.http_parser.HttpRequestParser.__module__ == "aiohttp._http_parser"
+print("aiohttp", label, "(__version__", aiohttp.__version__ + ") from",
+      aiohttp.__file__, "with C extensions")
+"""
+
+
+def wheel_tag(wheel: Path) -> str:
+    """ "cp39" of aiohttp-...-cp39-cp39-manylinux....whl"""
+    return wheel.name.split("-")[2]
+
+
+def smoke_one(wheel: Path, python: Python) -> None:
     """Install the wheel where the checkout is out of reach and test it."""
-    wheels = sorted(dist.glob("aiohttp-*.whl"))
-    if len(wheels) != 1:
-        raise WheelError(
-            f"{dist}: expected one aiohttp wheel, found {len(wheels)}; run `make wheel`"
-        )
-    expected = series_version()
     with tempfile.TemporaryDirectory(prefix="aiohttp-smoke-") as tmp:
         work = Path(tmp)
-        vpy = str(make_venv(work / "venv", python))
+        vpy = str(make_venv(work / "venv", python.path))
         subprocess.run(
             [
                 vpy,
@@ -168,7 +404,7 @@ def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
                 str(CONSTRAINTS),
                 "-r",
                 str(REQUIREMENTS / "behaviour.txt"),
-                str(wheels[0]),
+                str(wheel),
             ],
             check=True,
         )
@@ -178,14 +414,11 @@ def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
             tests,
             ignore=shutil.ignore_patterns("__pycache__"),
         )
-        check = (
-            "import importlib.metadata as m, aiohttp, aiohttp._http_parser as p, sys;"
-            f"v = m.version('aiohttp'); assert v == {expected!r}, v;"
-            "assert aiohttp.__file__.startswith(sys.prefix), aiohttp.__file__;"
-            "print('aiohttp', v, 'from', aiohttp.__file__, '| C parser', p.__file__)"
+        clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        check = [vpy, "-c", SMOKE_CHECK, series_version(), sdist.load_pin().version]
+        subprocess.run(
+            [*check, ",".join(C_EXTENSIONS)], check=True, cwd=work, env=clean_env
         )
-        clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-        subprocess.run([vpy, "-c", check], check=True, cwd=work, env=clean_env)
         done = subprocess.run(
             [
                 vpy,
@@ -205,7 +438,25 @@ def smoke(dist: Path = DIST, python: str = sys.executable) -> None:
             env=clean_env,
         )
         if done.returncode:
-            raise WheelError(f"behaviour tests failed against {wheels[0].name}")
+            raise WheelError(f"behaviour tests failed against {wheel.name}")
+
+
+def smoke(dist: Path = DIST) -> None:
+    """Each aiohttp wheel in dist/ in its own Python; a missing one is skipped."""
+    wheels = sorted(
+        dist.glob("aiohttp-*.whl"), key=lambda w: (len(wheel_tag(w)), wheel_tag(w))
+    )
+    if not wheels:
+        raise WheelError(f"{dist}: no aiohttp wheel; run `make wheel` or `make wheels`")
+    for wheel in wheels:
+        tag = wheel_tag(wheel)
+        version = f"{tag[2]}.{tag[3:]}"
+        python = find_python(version)
+        if python is None:
+            print(f"skip {wheel.name}: {missing(version)}")
+            continue
+        print(f"== {wheel.name} on {python.path}", flush=True)
+        smoke_one(wheel, python)
 
 
 @reports_errors
@@ -216,8 +467,19 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=["build", "smoke"])
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help=f"build: a wheel for each of Python {', '.join(SUPPORTED)} found",
+    )
     args = parser.parse_args(argv)
-    build() if args.command == "build" else smoke()
+    if args.command == "smoke":
+        smoke()
+    else:
+        pythons = supported_pythons() if args.all else [running_python()]
+        if not pythons:
+            raise WheelError("no supported Python found to build wheels with")
+        build(pythons=pythons)
     return 0
 
 

@@ -1,0 +1,71 @@
+"""DEP-3 fields: read from a patch's message, Applied-Upstream parsed, the
+downstream ones stripped for export."""
+
+from __future__ import annotations
+
+from tools import dep3
+
+MESSAGE = """\
+Skip the connect timeout when reusing a pooled connection
+
+Only two steps of connect() can block. Note: this line is prose, and
+so is the next one.
+Origin is not a field here either, it has no colon after the name
+
+Bug: https://github.com/aio-libs/aiohttp/issues/9598
+Bug-Debian: https://bugs.debian.org/1
+Forwarded: https://github.com/aio-libs/aiohttp/pull/9600
+Last-Update: 2026-11-21
+Applied-Upstream: 3.10.11, https://github.com/aio-libs/aiohttp/pull/9673
+Origin: upstream, https://github.com/aio-libs/aiohttp/commit/e6187f6
+ (the 3.10 backport)
+Reviewed-by: A Reviewer <a@example.org>
+Signed-off-by: An Author <b@example.org>
+"""
+
+
+def test_fields_are_read_with_continuation_lines() -> None:
+    found = dep3.fields(MESSAGE)
+    assert found["Bug"] == ["https://github.com/aio-libs/aiohttp/issues/9598"]
+    assert found["Bug-Debian"] == ["https://bugs.debian.org/1"]
+    assert found["Origin"] == [
+        "upstream, https://github.com/aio-libs/aiohttp/commit/e6187f6 "
+        "(the 3.10 backport)"
+    ]
+    assert found["Reviewed-by"] == ["A Reviewer <a@example.org>"]
+    assert "Note" not in found and "Signed-off-by" not in found
+    assert dep3.fields("Subject only\n") == {}
+
+
+def test_strip_downstream_keeps_prose_and_upstream_trailers() -> None:
+    stripped = dep3.strip_downstream(MESSAGE)
+    assert stripped == (
+        "Skip the connect timeout when reusing a pooled connection\n\n"
+        "Only two steps of connect() can block. Note: this line is prose, and\n"
+        "so is the next one.\n"
+        "Origin is not a field here either, it has no colon after the name\n\n"
+        "Reviewed-by: A Reviewer <a@example.org>\n"
+        "Signed-off-by: An Author <b@example.org>\n"
+    )
+    only_dep3 = "Subject\n\nBody.\n\nForwarded: no\nLast-Update: 2026-11-21\n"
+    assert dep3.strip_downstream(only_dep3) == "Subject\n\nBody.\n"
+
+
+def test_applied_upstream_names_release_and_references() -> None:
+    upstream = dep3.applied_upstream(MESSAGE)
+    assert upstream == dep3.AppliedUpstream(
+        "3.10.11", ("https://github.com/aio-libs/aiohttp/pull/9673",)
+    )
+    assert str(upstream) == "3.10.11, https://github.com/aio-libs/aiohttp/pull/9673"
+    only_commit = dep3.applied_upstream("S\n\nApplied-Upstream: commit:e6187f6\n")
+    assert only_commit == dep3.AppliedUpstream(None, ("commit:e6187f6",))
+    assert dep3.applied_upstream("S\n\nForwarded: no\n") is None
+
+
+def test_dropped_at_compares_releases_numerically() -> None:
+    assert dep3.dropped_at(MESSAGE, "3.10.10") is None
+    assert dep3.dropped_at(MESSAGE, "3.10.11") is not None
+    assert dep3.dropped_at(MESSAGE, "3.11.0") is not None
+    assert dep3.dropped_at(MESSAGE, "3.9.99") is None
+    # a release named by URL only: nothing says when to drop it
+    assert dep3.dropped_at("S\n\nApplied-Upstream: commit:e6187f6\n", "9.0") is None

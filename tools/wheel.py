@@ -47,6 +47,7 @@ from build import ProjectBuilder
 from tools import patchq, sdist
 from tools.changelog import series_version
 from tools.cli import ToolError, reports_errors
+from tools.compat import extract_tar
 from tools.envs import CONSTRAINTS, REQUIREMENTS, export, make_venv
 
 ROOT = sdist.ROOT
@@ -284,7 +285,7 @@ def build_wheel(archive: Path, python: Python, epoch: int) -> Path:
     shutil.rmtree(unpacked, ignore_errors=True)
     unpacked.mkdir(parents=True)
     with tarfile.open(archive) as tar:
-        tar.extractall(unpacked, filter="tar")
+        extract_tar(tar, unpacked)  # Debian 12's 3.11.2 has no filter=
     (src,) = unpacked.iterdir()
     venv = build_venv(python)
     env = build_env(venv, src, epoch)

@@ -288,6 +288,7 @@ class Outcome:
     verdict: str
     seconds: float
     log: Path
+    cases: int  # test cases pytest reported (parametrized tests count each)
 
 
 def check(
@@ -323,7 +324,13 @@ def check(
         cases, code, seconds = run_pytest(
             python, work / "tree", site, run.patch.tests, work, bound
         )
-        outcome = Outcome(run, verdict(run, cases, code), seconds, work / "pytest.log")
+        outcome = Outcome(
+            run,
+            verdict(run, cases, code),
+            seconds,
+            work / "pytest.log",
+            len(cases or {}),
+        )
         print(
             f"{'fail' if run.expect_fail else 'pass'} expected: {outcome.verdict} "
             f"({seconds:.1f} s)",
@@ -339,13 +346,13 @@ def render(outcomes: list[Outcome], bound: float) -> str:
         "",
         f"Each run is bounded by {bound:.0f} s.",
         "",
-        "| patch | tests | against | expected | result | seconds |",
+        "| patch | tests (cases) | against | expected | result | seconds |",
         "| --- | ---: | --- | --- | --- | ---: |",
     ]
     for o in outcomes:
         r = o.run
         lines.append(
-            f"| {r.patch.name} | {len(r.patch.tests)} | {r.against} | "
+            f"| {r.patch.name} | {len(r.patch.tests)} ({o.cases}) | {r.against} | "
             f"{'fail' if r.expect_fail else 'pass'} | {o.verdict} | {o.seconds:.1f} |"
         )
     return "\n".join(lines) + "\n"

@@ -245,11 +245,11 @@ def test_the_check_runs_each_code_patch_against_the_trees_around_it(
         if line.startswith("| 000")
     ]
     assert rows == [
-        ["0001-log.patch", "2", "pristine", "fail",
+        ["0001-log.patch", "2 (2)", "pristine", "fail",
          "passed without the patch: test_internal_logger_kept"],
-        ["0001-log.patch", "2", "with the patch", "pass", "ok"],
-        ["0002-log.patch", "1", "pristine", "fail", "ok"],
-        ["0002-log.patch", "1", "patches 1-1 only", "fail", "ok"],
-        ["0002-log.patch", "1", "with the patch", "pass", "ok"],
+        ["0001-log.patch", "2 (2)", "with the patch", "pass", "ok"],
+        ["0002-log.patch", "1 (1)", "pristine", "fail", "ok"],
+        ["0002-log.patch", "1 (1)", "patches 1-1 only", "fail", "ok"],
+        ["0002-log.patch", "1 (1)", "with the patch", "pass", "ok"],
     ]  # fmt: skip
     assert "error: 0001-log.patch against pristine: passed without" in done.stderr

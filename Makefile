@@ -14,11 +14,11 @@ UPSTREAM_MODULES := test_connector.py test_client_session.py \
 # Run from the checkout with `bin/pytest`, not `python -m pytest`, so that
 # `import aiohttp` finds the compiled build in the venv, not the sources.
 # $(1): venv, $(2): junit name, $(3): test paths, $(4): tree (build/aiohttp)
-UPSTREAM_PYTEST = cd $(or $(4),build/aiohttp) && PYTHONPATH=$(CURDIR) \
-	$(abspath $(1))/bin/pytest -c setup.cfg -o addopts= -p no:cacheprovider \
+UPSTREAM_PYTEST = cd $(or $(4),build/aiohttp) && PYTHONPATH="$(CURDIR)" \
+	"$(abspath $(1))/bin/pytest" -c setup.cfg -o addopts= -p no:cacheprovider \
 	-m "not dev_mode" -q -p tools.pytest_upstream \
-	--deselect-file=$(CURDIR)/tests/upstream-deselect.txt \
-	--junitxml=$(CURDIR)/build/upstream/$(2).xml $(3)
+	--deselect-file="$(CURDIR)/tests/upstream-deselect.txt" \
+	--junitxml="$(CURDIR)/build/upstream/$(2).xml" $(3)
 
 .PHONY: apply unapply refresh system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-upstream \

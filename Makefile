@@ -92,8 +92,11 @@ test-upstream-pristine: venv-pristine
 
 # Our behaviour tests against pristine 3.10.10: passes only when exactly the
 # tests marked proves_patch fail there (strict xfail) and all others pass.
+# Then the tests each patch adds to aiohttp's suite: they must fail, in
+# bounded time, on pristine and without the patch, and pass with it.
 test-pristine: venv-pristine
 	$(PRISTINE)/bin/python -m pytest tests/patch --expect-pristine
+	$(PYTHON) -m tools.intree
 
 changelog: venv
 	$(VENV)/bin/python -m tools.changelog

@@ -128,3 +128,131 @@ async def test_load_through_limited_connector(
     assert not backend.open
     gc.collect()
     assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]
+
+
+# Random cancels, timeouts and failing trace callbacks -------------------------
+
+STORM_REQUESTS = 600
+STORM_CONCURRENCY = 50
+STORM_LIMIT = 5
+STORM_BOUND = 2.0  # every request of the storm is cancelled after this long
+SIGNALS = (
+    "connection_queued_start",
+    "connection_queued_end",
+    "connection_create_start",
+    "connection_create_end",
+    "connection_reuseconn",
+)
+
+
+class InjectedError(Exception):
+    """Raised by a trace callback on purpose."""
+
+
+def storm_trace_config() -> aiohttp.TraceConfig:
+    """Callbacks that raise or hang where a request's plan says so."""
+    config = aiohttp.TraceConfig()
+    for signal in SIGNALS:
+
+        async def callback(
+            session: Any, ctx: Any, params: Any, signal: str = signal
+        ) -> None:
+            plan = ctx.trace_request_ctx or {}
+            if plan.get("fail_at") != signal:
+                return
+            if plan["hang"]:  # until the connect timeout or the cancel
+                await asyncio.get_running_loop().create_future()
+            raise InjectedError(signal)
+
+        getattr(config, f"on_{signal}").append(callback)
+    return config
+
+
+@pytest.mark.proves_patch
+async def test_random_failures_leave_the_connector_empty(
+    aiohttp_server: Any, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Requests cancelled, timed out and failing in trace callbacks at random.
+
+    600 requests at concurrency 50 through limit=5; about one in ten has a
+    trace callback raise or hang, one in five a connect timeout short enough
+    to fire while it waits or connects, one in six is cancelled after a few
+    milliseconds. Afterwards nothing may stay acquired or queued, and every
+    later request must be served. 3.10.10 leaks a slot or a waiter for each
+    such failure in a callback and ends up refusing every request.
+    """
+    backend = CountingBackend()
+    server = await aiohttp_server(backend.app)
+    assert server.runner is not None and server.runner.server is not None
+    backend.watch(server.runner.server)
+    backend.received = LIMIT  # the handler's hold phase is for the test above
+
+    rnd = random.Random(9670)
+    outcomes: dict[str, int] = {}
+    todo = iter(range(STORM_REQUESTS))
+    connector = aiohttp.TCPConnector(limit=STORM_LIMIT)
+    backend.connector = connector
+
+    async def one(session: aiohttp.ClientSession, plan: dict[str, Any]) -> str:
+        url = server.make_url("/").with_query(ms=plan["ms"])
+        async with session.get(
+            url, trace_request_ctx=plan, timeout=plan["timeout"]
+        ) as resp:
+            assert await resp.text() == "ok"
+        return "ok"
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for _ in todo:
+            fail = rnd.random() < 0.1
+            plan = {
+                "ms": rnd.randint(0, 3),
+                "fail_at": rnd.choice(SIGNALS) if fail else None,
+                "hang": rnd.random() < 0.5,
+                "timeout": aiohttp.ClientTimeout(
+                    connect=rnd.uniform(0.005, 0.05) if rnd.random() < 0.2 else 1.0
+                ),
+            }
+            task = asyncio.create_task(one(session, plan))
+            if rnd.random() < 1 / 6:
+                asyncio.get_running_loop().call_later(rnd.uniform(0, 0.01), task.cancel)
+            try:
+                outcome = await asyncio.wait_for(task, STORM_BOUND)
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+            except asyncio.TimeoutError as exc:  # the bound, or connect
+                outcome = type(exc).__name__
+            except InjectedError:
+                outcome = "trace callback failed"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    async with aiohttp.ClientSession(
+        connector=connector, trace_configs=[storm_trace_config()]
+    ) as session:
+        workers = [worker(session) for _ in range(STORM_CONCURRENCY)]
+        await asyncio.wait_for(asyncio.gather(*workers), 60)
+
+        assert sum(outcomes.values()) == STORM_REQUESTS
+        assert outcomes["ok"] > STORM_REQUESTS * 0.4
+        assert outcomes["trace callback failed"] > 0
+        assert outcomes["ConnectionTimeoutError"] > 0
+        assert outcomes["cancelled"] > 0
+        assert backend.max_in_flight <= STORM_LIMIT
+        assert backend.max_acquired <= STORM_LIMIT
+        # nothing acquired, no placeholder, no waiter left behind ...
+        assert not connector._acquired
+        assert not connector._acquired_per_host
+        assert not connector._waiters
+        # ... and every later request is served
+        later = [session.get(server.make_url("/").with_query(ms=0)) for _ in range(20)]
+        responses = await asyncio.wait_for(asyncio.gather(*later), 10)
+        for resp in responses:
+            assert resp.status == 200
+            resp.release()
+
+    for _ in range(100):
+        if not backend.open:
+            break
+        await asyncio.sleep(0.01)
+    assert not backend.open
+    gc.collect()
+    assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]

@@ -1,9 +1,12 @@
 """ClientTimeout.connect once it is applied by the connector (aiohttp #9598).
 
-The patch moves the connect timeout from ``ClientSession._request`` into
+The series moves the connect timeout from ``ClientSession._request`` into
 ``BaseConnector.connect``, around only the steps that can block: waiting for
 a free slot and creating a connection. Reusing a pooled connection enters no
-timeout context at all.
+timeout context at all. It also fixes two 3.10.10 bugs the timeout triggers
+there: a waiter cancelled just after being woken swallowed the free slot
+(aiohttp #9670), and a trace callback that raised or timed out left a
+placeholder or a waiter behind for good.
 """
 
 from __future__ import annotations
@@ -195,12 +198,12 @@ async def get(session: aiohttp.ClientSession, url: Any, **kwargs: Any) -> Any:
     return await session.get(url, **kwargs)
 
 
-async def wait_for_waiter(connector: aiohttp.BaseConnector) -> None:
+async def wait_for_waiter(connector: aiohttp.BaseConnector, count: int = 1) -> None:
     for _ in range(1000):
-        if connector._waiters:
+        if sum(map(len, connector._waiters.values())) >= count:
             return
         await asyncio.sleep(0)
-    raise AssertionError("no request got queued")
+    raise AssertionError(f"fewer than {count} requests got queued")
 
 
 # 1. reuse path ------------------------------------------------------------
@@ -557,3 +560,197 @@ async def test_replaced_connect_applying_ceil_timeout_is_bounded(
         elapsed = loop.time() - start
 
     assert CONNECT - 0.05 <= elapsed <= CONNECT + SLACK
+
+
+class WorkAroundSuperConnector(aiohttp.TCPConnector):
+    """Awaits work of its own before or after extending connect() via super()."""
+
+    def __init__(self, work: float, where: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.work, self.where = work, where
+
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> Any:
+        if self.where == "before":
+            await asyncio.sleep(self.work)
+        conn = await super().connect(req, traces, timeout)
+        if self.where == "after":
+            try:
+                await asyncio.sleep(self.work)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+
+@pytest.mark.proves_patch
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_work_around_super_connect_is_not_bounded_by_connect_timeout(
+    loop: asyncio.AbstractEventLoop, server: tuple[TestServer, Backend], where: str
+) -> None:
+    """Work a subclass awaits around super().connect() runs past ``connect``.
+
+    3.10.10 timed the whole of connect(), so this request ended with
+    ConnectionTimeoutError after ``connect``; now only the base class's own
+    waiting and connecting are bounded (the changelog says so).
+    """
+    srv, _ = server
+    work = CONNECT * 3
+    connector = WorkAroundSuperConnector(work, where)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=connect_timeout(CONNECT)
+    ) as session:
+        start = loop.time()
+        port = await asyncio.wait_for(request_port(session, srv.make_url("/")), GUARD)
+        elapsed = loop.time() - start
+
+    assert port.isdigit()
+    assert elapsed >= work - 0.05
+
+
+# 7. a woken waiter that gives up passes the slot on (aiohttp #9670) --------
+
+
+@pytest.mark.proves_patch
+async def test_woken_waiter_cancelled_passes_the_slot_on(
+    server: tuple[TestServer, Backend],
+) -> None:
+    """W1 is woken and cancelled at once: W2, then the newcomer W3, get served.
+
+    With limit=1, W1 and W2 queue behind a held connection. The connection
+    goes and W1 is cancelled in the same loop iteration, as when W1's connect
+    timeout fires together with the release. 3.10.10 lost that wake-up: W2
+    and W3 both ended in ConnectionTimeoutError after 0.5 s with the slot free.
+    """
+    srv, backend = server
+    connector = aiohttp.TCPConnector(limit=1)
+    served: list[str] = []
+
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=connect_timeout(0.5)
+    ) as session:
+
+        async def request(name: str) -> None:
+            await request_port(session, srv.make_url("/"))
+            served.append(name)
+
+        held = await session.get(srv.make_url("/hold"))  # the only slot
+        w1 = asyncio.create_task(request("W1"))
+        w2 = asyncio.create_task(request("W2"))
+        await wait_for_waiter(connector, 2)
+
+        held.close()  # wakes W1 ...
+        w1.cancel()  # ... which gives up before it runs
+        w3 = asyncio.create_task(request("W3"))
+        try:
+            await asyncio.wait_for(asyncio.gather(w2, w3), GUARD)
+        finally:
+            backend.gate.set()  # let the server finish the held request
+
+        assert w1.cancelled()
+        assert served == ["W2", "W3"]  # first in, first out; W3 did not jump
+        assert_connector_idle(connector)
+
+
+# 8. a failing trace callback leaves nothing behind -----------------------------
+
+
+class InjectedError(Exception):
+    """Raised by a trace callback on purpose."""
+
+
+def failing_trace_config(signal: str, failure: str) -> aiohttp.TraceConfig:
+    """on_<signal> raises, or hangs until the connect timeout fires, but only
+    for requests made with trace_request_ctx={"victim": True}."""
+
+    async def callback(session: Any, ctx: Any, params: Any) -> None:
+        if not (ctx.trace_request_ctx or {}).get("victim"):
+            return
+        if failure == "timeout":
+            await asyncio.get_running_loop().create_future()
+        raise InjectedError(signal)
+
+    config = aiohttp.TraceConfig()
+    getattr(config, f"on_{signal}").append(callback)
+    return config
+
+
+# (signal, failure, how the victim gets there)
+TRACE_FAILURES = [
+    ("connection_queued_start", "raise", "queued"),
+    ("connection_queued_start", "timeout", "queued"),
+    ("connection_queued_end", "raise", "queued"),
+    ("connection_queued_end", "timeout", "queued"),
+    ("connection_create_start", "raise", "creates"),
+    ("connection_create_start", "timeout", "creates"),
+    ("connection_create_end", "raise", "creates"),
+    ("connection_create_end", "timeout", "creates"),
+    ("connection_reuseconn", "raise", "reuses"),
+    ("connection_reuseconn", "raise", "queued"),
+    ("connection_reuseconn", "timeout", "queued"),
+]
+
+
+@pytest.mark.proves_patch
+@pytest.mark.parametrize(("signal", "failure", "path"), TRACE_FAILURES)
+async def test_failing_trace_callback_frees_the_connector(
+    server: tuple[TestServer, Backend],
+    recwarn: pytest.WarningsRecorder,
+    signal: str,
+    failure: str,
+    path: str,
+) -> None:
+    """A trace callback that raises or times out costs its request only.
+
+    With limit=1, the victim fails in the callback while a bystander waits
+    behind it: the bystander and every later request get served, and the
+    connector ends up with no placeholder, waiter or open connection left.
+    3.10.10 kept the slot (or the waiter) for good, or lost the wake-up.
+    """
+    srv, backend = server
+    connector = aiohttp.TCPConnector(limit=1)
+    url = srv.make_url("/")
+    victim_timeout = connect_timeout(CONNECT if failure == "timeout" else GUARD)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=connect_timeout(GUARD),
+        trace_configs=[failing_trace_config(signal, failure)],
+    ) as session:
+        held = None
+        if path == "reuses":
+            await request_port(session, url)  # leaves a pooled connection
+        elif path == "queued":
+            # the victim (and the bystander) queue behind this one
+            await request_port(session, url)
+            held = await session.get(srv.make_url("/hold"))
+        victim = asyncio.create_task(
+            request_port(
+                session, url, trace_request_ctx={"victim": True}, timeout=victim_timeout
+            )
+        )
+        if path == "queued" and signal != "connection_queued_start":
+            await wait_for_waiter(connector)
+        bystander = asyncio.create_task(request_port(session, url))
+        await asyncio.sleep(0)
+        if held is not None:
+            backend.gate.set()
+            await held.read()  # back to the pool: wakes the victim
+        expected = (
+            aiohttp.ConnectionTimeoutError if failure == "timeout" else InjectedError
+        )
+        with pytest.raises(expected):
+            await asyncio.wait_for(victim, GUARD)
+        assert (await asyncio.wait_for(bystander, GUARD)).isdigit()
+        assert_connector_idle(connector)
+        later = [request_port(session, url) for _ in range(3)]
+        assert all(
+            p.isdigit() for p in await asyncio.wait_for(asyncio.gather(*later), GUARD)
+        )
+        assert_connector_idle(connector)
+
+    gc.collect()
+    assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]

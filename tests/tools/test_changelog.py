@@ -38,7 +38,7 @@ def rst_warnings(text: str) -> str:
 def section(text: str, title: str) -> str:
     """The body under a towncrier section title, up to the next title."""
     match = re.search(
-        rf"^{re.escape(title)}\n-+\n(.*?)(?=^\S.*\n-+\n|\Z)", text, re.M | re.S
+        rf"^{re.escape(title)}\n-+\n(.*?)(?=^\S[^\n]*\n-+\n|\Z)", text, re.M | re.S
     )
     assert match, f"no section {title!r} in:\n{text}"
     return match.group(1)
@@ -59,11 +59,21 @@ def test_fragment_lands_under_breaking_changes(aiohttp_text: str) -> None:
     assert aiohttp_text.startswith(series_version())
 
 
-def test_fragment_is_in_no_other_section(aiohttp_text: str) -> None:
+def test_fix_fragments_land_under_bug_fixes(aiohttp_text: str) -> None:
+    body = section(aiohttp_text, "Bug fixes")
+    assert "(9670)" in body  # the lost wake-up
+    assert "(9671)" in body  # the slot leaked by a failing trace callback
+    assert "9598" not in body
+
+
+def test_fragments_are_in_no_other_section(aiohttp_text: str) -> None:
     for other in (
-        "Bug fixes",
         "Features",
         "Deprecations (removal in next major release)",
+        "Improved documentation",
+        "Packaging updates and notes for downstreams",
+        "Contributor-facing changes",
+        "Miscellaneous internal changes",
     ):
         assert f"\n{other}\n" not in aiohttp_text
 

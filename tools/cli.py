@@ -9,11 +9,11 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from tools.project import ToolError
+
+__all__ = ["ToolError", "reports_errors"]
+
 F = TypeVar("F", bound=Callable[..., int])
-
-
-class ToolError(Exception):
-    """A problem the user can fix; the message says where and what to do."""
 
 
 def reports_errors(main: F) -> F:

@@ -1,0 +1,354 @@
+"""The ground floor every tool stands on.
+
+Where the project's files are, what is pinned and what the series calls
+itself, how to run git and child processes in a clean environment, how
+to create a venv, and the one error type. Nothing here imports another
+tool module (only `tools.compat`, which has no imports of ours), so any
+tool can import this without pulling in a command.
+
+The project root is this checkout, or the directory named by
+AIOHTTP_SERIES_ROOT: the tooling tests point it at a throwaway project
+with a synthetic pin, series and sdist.
+
+`python -m tools.project make-vars` prints the paths and pins the
+Makefile needs, and `python -m tools.project clean` removes what the
+tools build (never the sdist cache, the checkout or FORCE=1's backups).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.compat import tomllib
+
+ROOT_VARIABLE = "AIOHTTP_SERIES_ROOT"
+ROOT = Path(
+    os.environ.get(ROOT_VARIABLE) or Path(__file__).resolve().parent.parent
+).resolve()
+
+# ---------------------------------------------------------------- layout
+
+PIN_FILE = ROOT / "upstream.toml"
+MATRIX_FILE = ROOT / "matrix.toml"
+PATCHES = ROOT / "patches"
+REQUIREMENTS = ROOT / "requirements"
+CONSTRAINTS = REQUIREMENTS / "constraints.txt"
+DOCS = ROOT / "docs"
+MEASUREMENTS = DOCS / "measurements.md"  # written by the measuring targets
+BUILD = ROOT / "build"
+CACHE_DIR = BUILD / "cache"
+CHECKOUT = BUILD / "aiohttp"
+VENVS = {
+    "patched": ROOT / ".venv",
+    "pristine": BUILD / "venvs" / "pristine",
+    # the patched build next to third-party add-ons, for `make audit-addons`
+    "audit": BUILD / "venvs" / "audit",
+}
+DIST = ROOT / "dist"
+DIST_SUMS = ROOT / "dist.sha256"  # beside dist/, so `twine check dist/*` passes
+
+# What each tool writes and `make clean` removes (relative to ROOT). Not
+# here, so kept: build/cache (the verified sdists), build/aiohttp (the
+# checkout, which may hold work) and the backups FORCE=1 made.
+OUTPUTS = {
+    "envs": (".venv", "build/venvs"),
+    "tox": (".tox",),
+    "bench": ("build/bench",),
+    "pr": ("build/pr",),
+    "upstream tests": ("build/upstream",),
+    "intree": ("build/intree",),
+    "wheel": ("build/wheel", "dist", "dist.sha256"),
+    "matrix": ("build/matrix",),
+    "audit": ("build/audit",),
+    "patch queue temp dirs": ("build/tmp",),
+}
+
+NO_CHECKOUT = "no checkout. Run `make apply` first."
+
+
+class ToolError(Exception):
+    """A problem the user can fix; the message says where and what to do."""
+
+
+def no_checkout(tree: Path) -> ToolError:
+    """The one message for a tool that needs build/aiohttp and finds none."""
+    return ToolError(f"{tree}: {NO_CHECKOUT}")
+
+
+def require_checkout(tree: Path = CHECKOUT) -> Path:
+    if not (tree / ".git").is_dir():
+        raise no_checkout(tree)
+    return tree
+
+
+# ---------------------------------------------------------------- pins
+
+SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One upstream sdist, pinned by sha256."""
+
+    name: str
+    version: str
+    sdist: str
+    sha256: str
+
+    @property
+    def tag(self) -> str:
+        return f"v{self.version}"
+
+
+@dataclass(frozen=True)
+class SeriesVersion:
+    """The version of a patched build: the release plus the series label."""
+
+    upstream: str
+    label: str
+
+    def __str__(self) -> str:  # PEP 440 local version: 3.10.10+connect.timeout.1
+        return f"{self.upstream}+{self.label}"
+
+
+def _read_toml(path: Path, table: str, needs: str) -> dict[str, object]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))[table]
+    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
+        raise ToolError(
+            f"{path}: cannot read [{table}] ({exc}); it needs {needs}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ToolError(f"{path}: [{table}] is not a table; it needs {needs}")
+    return data
+
+
+def checked_pin(pin: Pin, where: Path) -> Pin:
+    """The pin with its sha256 in lower case; refuse one that is not a sha256."""
+    if not isinstance(pin.sha256, str) or not SHA256_RE.fullmatch(pin.sha256):
+        raise ToolError(
+            f"{where}: sha256 for {pin.name} {pin.version} is {pin.sha256!r}, "
+            "not 64 hex digits; copy it from `sha256sum` of the sdist"
+        )
+    return Pin(pin.name, pin.version, pin.sdist, pin.sha256.lower())
+
+
+def load_pin(path: Path = PIN_FILE) -> Pin:
+    """upstream.toml's [upstream] pin: the release the series applies to."""
+    needs = "name, version, sdist and sha256"
+    data = _read_toml(path, "upstream", needs)
+    try:
+        pin = Pin(**{k: str(data[k]) for k in ("name", "version", "sdist", "sha256")})
+    except KeyError as exc:
+        raise ToolError(f"{path}: [upstream] has no {exc}; it needs {needs}") from exc
+    return checked_pin(pin, path)
+
+
+def series_version(path: Path = PIN_FILE) -> SeriesVersion:
+    """What patched builds are called: upstream.toml's version and [series] label."""
+    label = _read_toml(path, "series", "label = <PEP 440 local label>").get("label")
+    if not isinstance(label, str) or not label:
+        raise ToolError(f'{path}: [series] has no label; add label = "..."')
+    return SeriesVersion(load_pin(path).version, label)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a release number: 3.10.9 before 3.10.10."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def matrix_pins(path: Path = MATRIX_FILE, main: Pin | None = None) -> list[Pin]:
+    """The main pin plus matrix.toml's [sdists], oldest release first."""
+    main = main or load_pin()
+    table = _read_toml(path, "sdists", 'lines of "version" = "sha256"')
+    pins = {main.version: main}
+    for version, sha in table.items():
+        if version == main.version:
+            if str(sha).lower() != main.sha256:
+                raise ToolError(
+                    f"{path}: pins {version} to {sha}, but upstream.toml pins "
+                    f"{main.sha256}; remove the line (upstream.toml holds it)."
+                )
+            continue
+        name = f"{main.name}-{version}.tar.gz"
+        pins[version] = checked_pin(Pin(main.name, version, name, str(sha)), path)
+    return sorted(pins.values(), key=lambda p: version_key(p.version))
+
+
+# ---------------------------------------------------------------- processes
+
+# Variables that would make a child see something other than what a target
+# built: another source tree on sys.path, aiohttp's pure-Python fallback,
+# CodSpeed's instrumentation hooks of an outer run, a venv of the caller.
+LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "AIOHTTP_NO_EXTENSIONS", "VIRTUAL_ENV")
+LEAKY_PREFIXES = ("CODSPEED_",)
+
+
+def clean_env(
+    extra: Mapping[str, str] | None = None, *, keep: Iterable[str] = ()
+) -> dict[str, str]:
+    """os.environ without the variables above (except `keep`), plus `extra`."""
+    kept = set(keep)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in kept or (k not in LEAKY_VARIABLES and not k.startswith(LEAKY_PREFIXES))
+    }
+    env.update(extra or {})
+    return env
+
+
+def git_identity(name: str, email: str, date: str | None = None) -> dict[str, str]:
+    """GIT_AUTHOR_* and GIT_COMMITTER_* for one identity (and date)."""
+    env = {}
+    for role in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{role}_NAME"] = name
+        env[f"GIT_{role}_EMAIL"] = email
+        if date is not None:
+            env[f"GIT_{role}_DATE"] = date
+    return env
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment where no user or system git config changes output."""
+    env = dict(os.environ)
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        LC_ALL="C",
+        TZ="UTC",
+    )
+    env.update(extra or {})
+    return env
+
+
+def git(
+    repo: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    input: str | None = None,
+    where: str | Path | None = None,
+) -> str:
+    """Run git in repo; on failure name `where` (default: repo) and git's words.
+
+    Pass where= when repo is a temporary directory, which will not exist
+    by the time the user reads the message.
+    """
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        input=input,
+        encoding="utf-8",
+        errors="surrogateescape",
+        env=git_env(env),
+    )
+    if check and done.returncode:
+        raise ToolError(
+            f"{where or repo}: `git {' '.join(args)}` failed: "
+            + " ".join(done.stderr.split())
+        )
+    return done.stdout
+
+
+def export_tree(tree: Path, commit: str, dest: Path, paths: Iterable[str] = ()) -> None:
+    """Write the commit's files (or only `paths`) to dest: nothing untracked."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(tree), "archive", "--format=tar", commit, *paths],
+        capture_output=True,
+        env=git_env(),
+    )
+    if archive.returncode:
+        raise ToolError(
+            f"{tree}: `git archive {commit}` failed: "
+            + " ".join(archive.stderr.decode(errors="replace").split())
+        )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+
+
+# ---------------------------------------------------------------- venvs
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def pip(venv: Path, *args: str) -> None:
+    """Run the venv's pip, quietly about its own version."""
+    cmd = [str(venv_python(venv)), "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*cmd, *args], check=True, env=clean_env())
+
+
+def make_venv(venv: Path, python: str | Path = sys.executable) -> Path:
+    """A new venv of `python` with the pinned pip and setuptools; its python."""
+    subprocess.run([str(python), "-m", "venv", str(venv)], check=True)
+    pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "pip", "setuptools")
+    return venv_python(venv)
+
+
+# ---------------------------------------------------------------- make
+
+
+def relative(path: Path) -> str:
+    """path relative to ROOT, for the Makefile (which runs in ROOT)."""
+    return os.path.relpath(path, ROOT)
+
+
+def make_vars() -> dict[str, str]:
+    """What the Makefile reads instead of parsing files itself."""
+    pin = load_pin()
+    return {
+        "VENV": relative(VENVS["patched"]),
+        "PRISTINE": relative(VENVS["pristine"]),
+        "AUDIT_VENV": relative(VENVS["audit"]),
+        "CHECKOUT": relative(CHECKOUT),
+        "UPSTREAM_VERSION": pin.version,
+        "UPSTREAM_TAG": pin.tag,
+        "SERIES_VERSION": str(series_version()),
+    }
+
+
+def clean(root: Path = ROOT) -> list[Path]:
+    """Remove every tool's outputs (OUTPUTS); return what was removed."""
+    removed = []
+    for paths in OUTPUTS.values():
+        for rel in paths:
+            path = root / rel
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue
+            removed.append(path)
+    return removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if args == ["make-vars"]:
+            for name, value in make_vars().items():
+                print(f"{name} := {value}")
+        elif args == ["clean"]:
+            for path in clean():
+                print(f"removed {relative(path)}")
+        else:
+            print("usage: python -m tools.project make-vars | clean", file=sys.stderr)
+            return 2
+    except ToolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,6 +17,8 @@ tools build (never the sdist cache, the checkout or FORCE=1's backups).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -292,6 +294,76 @@ def make_venv(venv: Path, python: str | Path = sys.executable) -> Path:
     subprocess.run([str(python), "-m", "venv", str(venv)], check=True)
     pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "pip", "setuptools")
     return venv_python(venv)
+
+
+VENV_STAMP = "series-stamp.json"  # inside a venv: what it was made from
+
+
+def files_digest(*paths: Path, extra: str = "") -> str:
+    """sha256 over the files' names and bytes (and extra): a venv's inputs."""
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_stamp(venv: Path) -> dict[str, str]:
+    try:
+        stamp = json.loads((venv / VENV_STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def write_stamp(venv: Path, **values: str) -> None:
+    """Record in the venv what it now holds (merged into the old stamp)."""
+    stamp = {**read_stamp(venv), **values}
+    (venv / VENV_STAMP).write_text(json.dumps(stamp, indent=1) + "\n", "utf-8")
+
+
+def stamped_venv(venv: Path, python: str | Path = sys.executable) -> Path:
+    """The venv, made anew unless it exists and was made by this python.
+
+    A venv of another interpreter holds wheels that would not fit.
+    """
+    version = subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+    ).stdout.strip()
+    if venv_python(venv).exists() and read_stamp(venv).get("python") != version:
+        shutil.rmtree(venv)
+    if not venv_python(venv).exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        make_venv(venv, python)
+        write_stamp(venv, python=version)
+    return venv
+
+
+def install_build(venv: Path, tree: Path, wheel_dir: Path) -> None:
+    """Install the tree into venv, compiling a wheel unless wheel_dir has one.
+
+    Other aiohttp versions conflict with the constraints' aiohttp pin, hence
+    --no-deps and no -c here.
+    """
+    for stale in wheel_dir.parent.glob(wheel_dir.name.split("-")[0] + "-*"):
+        if stale != wheel_dir:  # an older build of the same release
+            shutil.rmtree(stale)
+    if not any(wheel_dir.glob("*.whl")):
+        pip(
+            venv,
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheel_dir),
+            str(tree),
+        )
+    [wheel] = wheel_dir.glob("*.whl")
+    pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel))
 
 
 # ---------------------------------------------------------------- make

@@ -4,9 +4,21 @@ installed: the patched build (`make test`), pristine 3.10.10
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from aiohttp.test_utils import TestServer
+
+from .connect_helpers import Backend
 
 pytest_plugins = ["aiohttp.pytest_plugin"]
+
+
+@pytest.fixture
+async def server(aiohttp_server: Any) -> tuple[TestServer, Backend]:
+    """A local server running ``connect_helpers.Backend``."""
+    backend = Backend()
+    return await aiohttp_server(backend.app), backend
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

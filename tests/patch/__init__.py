@@ -1,0 +1,1 @@
+"""Behaviour tests of the series; a package so its modules share connect_helpers."""

@@ -37,7 +37,16 @@ from pathlib import Path
 from tools.checkout_state import stale_or_local
 from tools.cli import ToolError, reports_errors
 from tools.patches import Patch, read_patch, read_series
-from tools.project import BUILD, CHECKOUT, PATCHES, VENVS, export_tree, git, load_pin
+from tools.project import (
+    BUILD,
+    CHECKOUT,
+    PATCHES,
+    VENVS,
+    clean_env,
+    export_tree,
+    git,
+    load_pin,
+)
 
 OUT = BUILD / "intree"
 DEFAULT_VENV = VENVS["pristine"]
@@ -223,10 +232,7 @@ def overlay(build: Path, tree: Path, commit: str, dest: Path) -> Path:
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    env.pop("AIOHTTP_NO_EXTENSIONS", None)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return {**env, **extra}
+    return clean_env({"PYTHONDONTWRITEBYTECODE": "1", **extra})
 
 
 def run_pytest(

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from tools import matrix, sdist
 from tools.patches import Patch
-from tools.project import ROOT_VARIABLE, Pin, load_pin
+from tools.project import ROOT_VARIABLE, Pin, load_pin, require_checkout
 
 # This checkout: where tools/ is copied from (never a throwaway root).
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +79,32 @@ LOG_PATCH = make_patch(
      client_logger = logging.getLogger("aiohttp.client")
      internal_logger = logging.getLogger("aiohttp.internal")
     """,
+)
+
+
+PROBE_TEST = """
+    diff --git a/tests/test_probe.py b/tests/test_probe.py
+    new file mode 100644
+    --- /dev/null
+    +++ b/tests/test_probe.py
+    @@ -0,0 +1,9 @@
+    +from aiohttp.log import access_logger, internal_logger
+    +
+    +
+    +def test_access_logger_renamed() -> None:
+    +    assert access_logger.name == "aiohttp.access2"
+    +
+    +
+    +async def test_internal_logger_kept() -> None:
+    +    assert internal_logger.name == "aiohttp.internal"
+"""
+
+# adds a test that fails without the patch, and one that passes without it
+PROBED_LOG_PATCH = (
+    LOG_PATCH.rstrip("\n")
+    + "\n"
+    + "\n".join(line[4:] for line in PROBE_TEST.strip("\n").splitlines())
+    + "\n"
 )
 
 
@@ -361,3 +388,30 @@ def options(tmp_path: Path, patches: list[Patch]) -> matrix.Options:
 
 def quiet(step: str) -> None:
     pass
+
+
+# ---------------------------------------------------------------- the real pin
+
+
+def real_sdist() -> Path:
+    """The real pinned sdist, which `make apply` fetched: for tests/integration.
+
+    Fails (never skips) without the checkout, so `make test` cannot pass
+    them silently before `make apply`.
+    """
+    require_checkout()
+    return sdist.fetch(load_pin())
+
+
+def real_pin_project(root: Path) -> Project:
+    """A throwaway project with the real pin and sdist and an empty series."""
+    shutil.copytree(
+        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
+    archive = real_sdist()
+    (root / "build" / "cache").mkdir(parents=True)
+    os.link(archive, root / "build" / "cache" / archive.name)
+    project = Project(root)
+    project.write_series({})
+    return project

@@ -11,6 +11,10 @@ Nothing the user made is deleted or overwritten without --force (make's
 FORCE=1), and then a copy is kept and named: the checkout goes whole to
 build/aiohttp.discarded/, patches/ to build/patches.discarded/. One command
 runs at a time (tools/fsops.py: lock, temp dirs, swaps that survive SIGKILL).
+
+This is the checkout's lifecycle only: the series and patch files, and
+applying one patch, are tools/patches.py; what other tools read about the
+checkout (its recorded state, the user's work in it) is tools/checkout_state.py.
 """
 
 from __future__ import annotations
@@ -438,6 +442,12 @@ def refresh(
     print(f"{patches}/: {count} patches exported from {tree}")
 
 
+COMMAND_HELP = {
+    "apply": "build/aiohttp = tag + one commit per patch",
+    "unapply": "build/aiohttp back at the pristine tag",
+    "refresh": "commits above the tag -> patches/",
+}
+# --force for each command: what it overrides, and what copy is kept.
 FORCE_HELP = {
     "apply": "rebuild even if build/aiohttp holds work not in patches/; "
     f"that checkout is moved whole to build/{DISCARDED}/",
@@ -459,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, force_help in FORCE_HELP.items():
-        commands.add_parser(name).add_argument(
+        commands.add_parser(name, help=COMMAND_HELP[name]).add_argument(
             "--force", action="store_true", help=force_help
         )
     commands.add_parser("recover", help="finish or undo an interrupted swap")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.tools.throwaway import LOG_PATCH, Project, make_patch, version_patch
-from tools.project import load_pin
+from tools.checkout_state import stale_or_local
+from tools.project import ToolError, load_pin
 
 
 @pytest.fixture
@@ -320,3 +321,69 @@ def test_refresh_refuses_to_overwrite_edited_patches(
     done = project.run("refresh")
     assert done.returncode == 1 and "make apply" in done.stderr
     assert (project.root / "patches" / "b.patch").exists()
+
+
+def test_stale_or_local_says_why_a_checkout_is_not_the_series(
+    project: Project, mark: str
+) -> None:
+    project.write_series({"a.patch": mark})
+    assert project.run("apply").returncode == 0
+    pin, patches = load_pin(project.pin_file), project.root / "patches"
+    assert stale_or_local(project.checkout, pin, patches) == []
+    project.write_series({"a.patch": mark, "b.patch": LOG_PATCH})
+    assert stale_or_local(project.checkout, pin, patches) == ["stale"]
+    (project.checkout / "aiohttp" / "log.py").write_text("# mine\n")
+    [problem] = stale_or_local(project.checkout, pin, patches)
+    assert "uncommitted edits" in problem and "aiohttp/log.py" in problem
+
+
+def test_stale_or_local_needs_a_checkout(project: Project) -> None:
+    with pytest.raises(ToolError, match="make apply"):
+        stale_or_local(project.checkout, load_pin(project.pin_file))
+
+
+@pytest.mark.parametrize(
+    ("command", "kept"),
+    [
+        ("apply", "aiohttp.discarded"),
+        ("unapply", "aiohttp.discarded"),
+        ("refresh", "patches.discarded"),
+    ],
+)
+def test_each_force_says_what_it_does_for_its_command(
+    project: Project, command: str, kept: str
+) -> None:
+    done = project.run(command, "--help")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split()).replace("- ", "-")
+    force = text[text.index("--force") :]
+    assert f"build/{kept}/" in force
+    # refresh exports commits: its --force does not discard uncommitted work
+    assert ("Uncommitted edits still stop it" in force) == (command == "refresh")
+
+
+def test_a_moved_hunk_is_noted_with_its_offset(small_project: Project) -> None:
+    moved = make_patch(
+        "Change line four",
+        """
+        diff --git a/lines.txt b/lines.txt
+        --- a/lines.txt
+        +++ b/lines.txt
+        @@ -6,7 +6,7 @@
+         line 1
+         line 2
+         line 3
+        -line 4
+        +changed 4
+         line 5
+         line 6
+         line 7
+        """,
+    )
+    small_project.write_series({"a.patch": moved})
+    done = small_project.run("apply")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "note: a.patch: hunk #1 of lines.txt (@@ -6,7 +6,7 @@): (offset -5 lines).; "
+        "`make refresh` will update its line numbers"
+    ) in done.stdout

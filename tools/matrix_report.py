@@ -51,9 +51,16 @@ class Row:
         return self.test_result.summary() if self.test_result else "n/a"
 
     @property
+    def failing(self) -> list[str]:
+        """One line per failing test, from the junit values."""
+        return [
+            f"failed: {t}" for t in (self.test_result or TestResult(0, 0, 0)).failing
+        ]
+
+    @property
     def notes(self) -> list[str]:
-        """Hunks first, then the other details, one line each."""
-        return [h.note() for h in self.hunks] + self.details
+        """Hunks first, then the other details, then failing tests; one line each."""
+        return [h.note() for h in self.hunks] + self.details + self.failing
 
     @property
     def ok(self) -> bool:
@@ -78,7 +85,7 @@ def _grouped(row: Row) -> list[str]:
         else:
             lines.append(hunk.note())
         last = hunk.patch
-    return lines + row.details
+    return lines + row.details + row.failing
 
 
 def render_drops(

@@ -292,18 +292,19 @@ def test_markdown_names_each_patch_once_per_row() -> None:
         "3.10.9",
         "verified",
         matrix.OFFSETS,
-        ["failed: t::x"],
+        [],
         [
             matrix_report.PatchHunk("a.patch", moved(1, 4, 1)),
             matrix_report.PatchHunk("a.patch", moved(2, 20, 2)),
             matrix_report.PatchHunk("b.patch", moved(1, 9, 3)),
         ],
+        junit.TestResult(25, 1, 0, ["t::x"]),
     )
     text = matrix_report.render_markdown([row], ["a.patch", "b.patch"], "3.11.7")
     assert (
         "| a.patch: f hunk #1 (line 4): offset 1 line; f hunk #2 (line 20): "
         "offset 2 lines<br>b.patch: f hunk #1 (line 9): offset 3 lines<br>"
-        "failed: t::x |"
+        "failed: t::x | 25 passed, 1 failed |"
     ) in text
     data = json.loads(matrix_report.render_json([row], ["a.patch"], "3.11.7"))
     assert data["rows"][0]["hunks"][1] == {

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tools.project import version_key
+
 # Every field DEP-3 defines; "Bug-<Vendor>" is matched by its prefix.
 DEP3_FIELDS = (
     "Description",
@@ -126,10 +128,6 @@ def applied_upstream(message: str) -> AppliedUpstream | None:
         elif part:
             references.append(part)
     return AppliedUpstream(release, tuple(references))
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def dropped_at(message: str, version: str) -> AppliedUpstream | None:

@@ -23,25 +23,33 @@ Logs and junit XML land in build/intree/.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import patchq, sdist
+from tools.checkout_state import stale_or_local
 from tools.cli import ToolError, reports_errors
+from tools.patches import Patch, read_patch, read_series
+from tools.project import (
+    BUILD,
+    CHECKOUT,
+    PATCHES,
+    VENVS,
+    clean_env,
+    export_tree,
+    git,
+    load_pin,
+)
 
-ROOT = sdist.ROOT
-OUT = ROOT / "build" / "intree"
-DEFAULT_VENV = ROOT / "build" / "venvs" / "pristine"
+OUT = BUILD / "intree"
+DEFAULT_VENV = VENVS["pristine"]
 PACKAGE = "aiohttp/"
 RUN_TIMEOUT = 180.0  # seconds for one pytest run; the tests guard each wait
 # A test function the diff adds at the top level of a test module.
@@ -77,7 +85,7 @@ def added_tests(diff: str) -> list[str]:
     return tests
 
 
-def code_patches(patches: list[patchq.Patch]) -> list[CodePatch]:
+def code_patches(patches: list[Patch]) -> list[CodePatch]:
     """The patches that change the package, each with the tests it adds."""
     found = []
     for index, patch in enumerate(patches, 1):
@@ -173,36 +181,25 @@ def verdict(run: Run, cases: dict[str, str] | None, returncode: int | None) -> s
 
 def commits(tree: Path, count: int) -> list[str]:
     """The checkout's commits: [pristine tag, patch 1, ..., patch count]."""
-    pin = sdist.load_pin()
-    listed = patchq.git(tree, "rev-list", "--reverse", f"{pin.tag}..HEAD").split()
+    pin = load_pin()
+    listed = git(tree, "rev-list", "--reverse", f"{pin.tag}..HEAD").split()
     if len(listed) != count:
         raise InTreeError(
             f"{tree} holds {len(listed)} commits above {pin.tag}, the series "
             f"{count} patches: run `make apply` first."
         )
-    return [patchq.git(tree, "rev-parse", pin.tag).strip(), *listed]
+    return [git(tree, "rev-parse", pin.tag).strip(), *listed]
 
 
 def ensure_checkout_matches(tree: Path, patches_dir: Path) -> None:
-    pin = sdist.load_pin()
-    entries = patchq.read_series(patches_dir)
-    problems = patchq.local_changes(tree, pin)
-    stamp = patchq.series_stamp(pin, entries, patches_dir)
-    if problems or patchq.read_state(tree).stamp != stamp:
+    if stale_or_local(tree, load_pin(), patches_dir):
         raise InTreeError(
             f"{tree} is not what patches/ builds: run `make apply` first."
         )
 
 
 def extract(tree: Path, commit: str, paths: list[str], dest: Path) -> None:
-    archive = subprocess.run(
-        ["git", "-C", str(tree), "archive", "--format=tar", commit, *paths],
-        capture_output=True,
-        check=True,
-    ).stdout
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
+    export_tree(tree, commit, dest, paths)
 
 
 def installed_package(python: Path) -> Path:
@@ -235,10 +232,7 @@ def overlay(build: Path, tree: Path, commit: str, dest: Path) -> Path:
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    env.pop("AIOHTTP_NO_EXTENSIONS", None)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return {**env, **extra}
+    return clean_env({"PYTHONDONTWRITEBYTECODE": "1", **extra})
 
 
 def run_pytest(
@@ -294,13 +288,13 @@ class Outcome:
 def check(
     venv: Path = DEFAULT_VENV,
     *,
-    tree: Path = patchq.CHECKOUT,
-    patches_dir: Path = patchq.PATCHES,
+    tree: Path = CHECKOUT,
+    patches_dir: Path = PATCHES,
     out: Path = OUT,
     bound: float = RUN_TIMEOUT,
 ) -> list[Outcome]:
     ensure_checkout_matches(tree, patches_dir)
-    patches = [patchq.read_patch(e) for e in patchq.read_series(patches_dir)]
+    patches = [read_patch(e) for e in read_series(patches_dir)]
     runs = plan(code_patches(patches))
     refs = commits(tree, len(patches))
     python = venv / "bin" / "python"

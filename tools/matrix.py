@@ -22,45 +22,55 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
-import json
-import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
 import sysconfig
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools import dep3, sdist
 from tools.cli import ToolError, reports_errors
-from tools.compat import tomllib
-from tools.dep3 import version_key
-from tools.envs import CONSTRAINTS, REQUIREMENTS, make_venv, pip
 from tools.junit import TestResult, read_junit
-from tools.patchq import (
-    Patch,
-    PatchDoesNotApply,
-    QueueError,
-    apply_patch,
-    read_patch,
-    read_series,
+from tools.matrix_report import (
+    FUZZ,
+    NO,
+    OFFSETS,
+    PIN_ONLY_TESTS,
+    REFUSED,
+    TESTS,
+    UPSTREAM,
+    ZERO_FUZZ,
+    PatchHunk,
+    Row,
+    write_reports,
+)
+from tools.patches import Patch, PatchDoesNotApply, apply_patch, read_patch, read_series
+from tools.project import (
+    BUILD,
+    CACHE_DIR,
+    CONSTRAINTS,
+    PATCHES,
+    REQUIREMENTS,
+    ROOT,
+    Pin,
+    clean_env,
+    files_digest,
+    install_build,
+    load_pin,
+    matrix_pins,
+    pip,
+    read_stamp,
+    stamped_venv,
+    venv_python,
+    write_stamp,
 )
 
-ROOT = sdist.ROOT
-MATRIX_FILE = ROOT / "matrix.toml"
-OUT = ROOT / "build" / "matrix"
+OUT = BUILD / "matrix"
 BEHAVIOUR = REQUIREMENTS / "behaviour.txt"
-TESTS = "tests/patch"
 TEST_TIMEOUT = 600  # seconds; a lost connect timeout can make a test hang
-# Checks the version number, so it can only pass on the main pin.
-PIN_ONLY_TESTS = ("tests/patch/test_build.py::test_version_is_the_pinned_release",)
-
-ZERO_FUZZ, OFFSETS, FUZZ, NO = "zero fuzz", "offsets", "fuzz", "no"
-UPSTREAM, REFUSED = "already upstream", "n/a"
 
 
 class MatrixError(ToolError):
@@ -70,33 +80,7 @@ class MatrixError(ToolError):
 # ---------------------------------------------------------------- pins
 
 
-def load_pins(
-    path: Path = MATRIX_FILE, main: sdist.Pin | None = None
-) -> list[sdist.Pin]:
-    """The main pin plus matrix.toml's, oldest release first."""
-    main = main or sdist.load_pin()
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))["sdists"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
-        raise MatrixError(
-            f"{path}: cannot read the pins ({exc!r}); it needs an [sdists] "
-            'table of "version" = "sha256" lines'
-        ) from exc
-    pins = {main.version: main}
-    for version, sha in table.items():
-        if version == main.version:
-            if sha != main.sha256:
-                raise MatrixError(
-                    f"{path}: pins {version} to {sha}, but upstream.toml pins "
-                    f"{main.sha256}; remove the line (upstream.toml holds it)."
-                )
-            continue
-        name = f"{main.name}-{version}.tar.gz"
-        pins[version] = sdist.Pin(main.name, version, name, sha)
-    return sorted(pins.values(), key=lambda p: version_key(p.version))
-
-
-def select(pins: list[sdist.Pin], versions: str | None) -> list[sdist.Pin]:
+def select(pins: list[Pin], versions: str | None) -> list[Pin]:
     if not versions:
         return pins
     wanted = [v.strip() for v in versions.split(",") if v.strip()]
@@ -183,111 +167,68 @@ def detect(tree: Path) -> Upstream:
 @dataclass
 class Applied:
     status: str  # ZERO_FUZZ, OFFSETS, FUZZ or NO
-    notes: list[str]  # moved or fuzzed hunks; for NO, the hunks that failed
+    hunks: list[PatchHunk]  # moved or fuzzed hunks; for NO, those that failed
+    errors: list[str] = field(default_factory=list)  # for NO, when no hunk is named
+
+    @property
+    def notes(self) -> list[str]:
+        return [h.note() for h in self.hunks] + self.errors
 
 
 def _apply_all(
     pristine: Path, dest: Path, patches: list[Patch], *, allow_fuzz: bool
-) -> list[str]:
+) -> list[PatchHunk]:
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(pristine, dest, symlinks=True)
-    notes = []
+    moved = []
     for patch in patches:
         report = apply_patch(dest, patch, patch.name, allow_fuzz=allow_fuzz)
-        notes += [f"{patch.name}: {_tidy(o)}" for o in report.offsets]
-    return notes
+        moved += [PatchHunk(patch.name, h) for h in report.moved]
+    return moved
 
 
-# patchq's "hunk #2 of f (@@ -656,13 +655,9 @@ ctx): (offset -2 lines)."
-HUNK_NOTE = re.compile(
-    r"^hunk #(\d+) of (.+?) \(@@ -(\d+)\S* \+\S+ @@.*?\):?\s*"
-    r"((?:with fuzz|\(offset|does not apply).*?)\.?$"
-)
-
-
-def _tidy(note: str) -> str:
-    """Shorter: "f hunk #2 (line 656): (offset -2 lines)"."""
-    if m := HUNK_NOTE.match(note):
-        what = m[4][1:-1] if m[4].startswith("(") else m[4]
-        return f"{m[2]} hunk #{m[1]} (line {m[3]}): {what}"
-    return note
-
-
-def _failures(exc: QueueError) -> list[str]:
-    """The failed hunks, or the whole message for any other queue error."""
+def _failed(exc: ToolError) -> Applied:
+    """The failed hunks, or the first line of any other queue error."""
     if isinstance(exc, PatchDoesNotApply):
-        return [f"{exc.where}: {_tidy(f)}" for f in exc.failures]
-    return str(exc).splitlines()[:1]
+        if exc.hunks:
+            return Applied(NO, [PatchHunk(exc.where, h) for h in exc.hunks])
+        return Applied(NO, [], [f"{exc.where}: {line}" for line in exc.reasons()])
+    return Applied(NO, [], str(exc).splitlines()[:1])
 
 
 def apply_series(pristine: Path, dest: Path, patches: list[Patch]) -> Applied:
     """Apply to a copy of pristine in dest: zero fuzz if it can, else fuzz."""
     try:
-        notes = _apply_all(pristine, dest, patches, allow_fuzz=False)
-        return Applied(OFFSETS if notes else ZERO_FUZZ, notes)
-    except QueueError:
+        moved = _apply_all(pristine, dest, patches, allow_fuzz=False)
+        return Applied(OFFSETS if moved else ZERO_FUZZ, moved)
+    except ToolError:
         pass  # GNU patch may have changed part of dest: start again
     try:
-        notes = _apply_all(pristine, dest, patches, allow_fuzz=True)
-    except QueueError as exc:
-        return Applied(NO, _failures(exc))
-    return Applied(FUZZ, notes)
+        moved = _apply_all(pristine, dest, patches, allow_fuzz=True)
+    except ToolError as exc:
+        return _failed(exc)
+    return Applied(FUZZ, moved)
 
 
 # ---------------------------------------------------------------- testing
 
 
-def venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
 def ensure_venv(venv: Path) -> None:
     """A venv with requirements/behaviour.txt; (re)made when they change."""
-    cfg = venv / "pyvenv.cfg"
-    if cfg.exists() and f"version = {platform.python_version()}\n" not in (
-        cfg.read_text()
-    ):
-        shutil.rmtree(venv)  # made by another Python: its wheels would not fit
-    if not venv_python(venv).exists():
-        make_venv(venv)
-    stamp = venv / "behaviour.sha256"
-    digest = hashlib.sha256(BEHAVIOUR.read_bytes() + CONSTRAINTS.read_bytes())
-    if not stamp.exists() or stamp.read_text() != digest.hexdigest():
+    stamped_venv(venv)
+    digest = files_digest(BEHAVIOUR, CONSTRAINTS)
+    if read_stamp(venv).get("behaviour") != digest:
         pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "-r", str(BEHAVIOUR))
-        stamp.write_text(digest.hexdigest())
+        write_stamp(venv, behaviour=digest)
 
 
-def build_key(pin: sdist.Pin, patches: list[Patch]) -> str:
+def build_key(pin: Pin, patches: list[Patch]) -> str:
     """Identifies a patched build: sdist, patches and the interpreter."""
     h = hashlib.sha256(pin.sha256.encode())
     for p in patches:
         h.update(p.name.encode() + b"\0" + p.diff.encode("utf-8", "surrogateescape"))
     h.update(f"{sys.implementation.cache_tag} {sysconfig.get_platform()}".encode())
     return h.hexdigest()[:16]
-
-
-def install_build(venv: Path, tree: Path, wheel_dir: Path) -> None:
-    """Install the patched tree into venv, compiling it unless wheel_dir has it.
-
-    Other aiohttp versions conflict with the constraints' aiohttp pin, hence
-    --no-deps and no -c here.
-    """
-    for stale in wheel_dir.parent.glob(wheel_dir.name.split("-")[0] + "-*"):
-        if stale != wheel_dir:  # an older build of the same release
-            shutil.rmtree(stale)
-    if not any(wheel_dir.glob("*.whl")):
-        pip(
-            venv,
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(wheel_dir),
-            str(tree),
-        )
-    [wheel] = wheel_dir.glob("*.whl")
-    pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel))
 
 
 def run_tests(venv: Path, deselect: tuple[str, ...], log_dir: Path) -> TestResult:
@@ -305,7 +246,7 @@ def run_tests(venv: Path, deselect: tuple[str, ...], log_dir: Path) -> TestResul
     ]
     for test in deselect:
         cmd += ["--deselect", test]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = clean_env()
     log = log_dir / "pytest.log"
     try:
         with log.open("w") as out:
@@ -328,35 +269,15 @@ def run_tests(venv: Path, deselect: tuple[str, ...], log_dir: Path) -> TestResul
 
 
 @dataclass
-class Row:
-    version: str
-    sha256: str  # "verified", or why not
-    applies: str  # ZERO_FUZZ, OFFSETS, FUZZ, NO, UPSTREAM or REFUSED
-    details: list[str] = field(default_factory=list)
-    tests: str = "n/a"
-    test_result: TestResult | None = None
-    main: bool = False  # the release upstream.toml pins
-    drop: list[str] = field(default_factory=list)  # patches upstream has here
-
-    @property
-    def ok(self) -> bool:
-        """Good enough for the main pin: applies cleanly and tests pass."""
-        if self.sha256 != "verified" or self.applies not in (ZERO_FUZZ, OFFSETS):
-            return False
-        result = self.test_result
-        return result is None or (not result.note and not result.failed)
-
-
-@dataclass
 class Options:
     patches: list[Patch]
     out: Path = OUT
-    cache_dir: Path = sdist.CACHE_DIR
+    cache_dir: Path = CACHE_DIR
     tests: bool = True
     main_version: str = ""
 
 
-def check_version(pin: sdist.Pin, opts: Options, say: Callable[[str], None]) -> Row:
+def check_version(pin: Pin, opts: Options, say: Callable[[str], None]) -> Row:
     row = Row(pin.version, "verified", REFUSED, main=pin.version == opts.main_version)
     row.drop = drops(opts.patches, pin.version)
     say("fetching")
@@ -384,7 +305,11 @@ def check_version(pin: sdist.Pin, opts: Options, say: Callable[[str], None]) -> 
             return row
         say("applying")
         applied = apply_series(pristine, work / "patched", opts.patches)
-        row.applies, row.details = applied.status, applied.notes
+        row.applies, row.hunks, row.details = (
+            applied.status,
+            applied.hunks,
+            applied.errors,
+        )
         if applied.status == NO or not opts.tests:
             return row
         venv = opts.out / "venv"
@@ -400,8 +325,7 @@ def check_version(pin: sdist.Pin, opts: Options, say: Callable[[str], None]) -> 
         logs.mkdir(parents=True, exist_ok=True)
         deselect = () if row.main else PIN_ONLY_TESTS
         result = run_tests(venv, deselect, logs)
-        row.test_result, row.tests = result, result.summary()
-        row.details += [f"failed: {t}" for t in result.failing]
+        row.test_result = result
         return row
     finally:
         shutil.rmtree(work, ignore_errors=True)  # unpacked trees are large
@@ -415,7 +339,7 @@ class Progress:
         print(f"{self.prefix} {step}…", flush=True)
 
 
-def run(pins: list[sdist.Pin], opts: Options) -> list[Row]:
+def run(pins: list[Pin], opts: Options) -> list[Row]:
     rows = []
     for i, pin in enumerate(pins, 1):
         say = Progress(i, len(pins), pin.version)
@@ -430,24 +354,6 @@ def run(pins: list[sdist.Pin], opts: Options) -> list[Row]:
     return rows
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _grouped(details: list[str]) -> list[str]:
-    """One line per patch: "a.patch: note; note" instead of repeating it."""
-    lines: list[str] = []
-    last = None
-    for detail in details:
-        name, sep, note = detail.partition(": ")
-        if sep and name.endswith(".patch") and name == last:
-            lines[-1] += f"; {note}"
-        else:
-            lines.append(detail)
-        last = name if sep and name.endswith(".patch") else None
-    return lines
-
-
 def drops(patches: list[Patch], version: str) -> list[str]:
     """The patches whose DEP-3 Applied-Upstream release is version or older."""
     return [p.name for p in patches if dep3.dropped_at(p.message, version)]
@@ -457,101 +363,6 @@ def applied_upstream(patches: list[Patch]) -> dict[str, dep3.AppliedUpstream]:
     return {
         p.name: found for p in patches if (found := dep3.applied_upstream(p.message))
     }
-
-
-def render_drops(
-    rows: list[Row], series: list[str], upstream: dict[str, dep3.AppliedUpstream]
-) -> list[str]:
-    """Which patches to drop at which release, from their Applied-Upstream."""
-    lines = ["", "## Patches upstream has (DEP-3 `Applied-Upstream`)", ""]
-    if not upstream:
-        return lines + [
-            "No patch names an upstream release that has its change, so none "
-            "is dropped at any release.",
-            "",
-        ]
-    lines += ["| patch | applied upstream | drop at |", "| --- | --- | --- |"]
-    for name in series:
-        if name in upstream:
-            found = upstream[name]
-            when = f"{found.release} and later" if found.release else "no release named"
-            lines.append(f"| `{name}` | {_cell(str(found))} | {when} |")
-    lines += ["", "| release | drop | keep |", "| --- | --- | --- |"]
-    for row in rows:
-        if row.drop:
-            keep = [n for n in series if n not in row.drop]
-            cells = [
-                ", ".join(f"`{n}`" for n in names) or "-" for names in (row.drop, keep)
-            ]
-            lines.append(f"| {row.version} | {cells[0]} | {cells[1]} |")
-    return lines + [""]
-
-
-def render_markdown(
-    rows: list[Row],
-    series: list[str],
-    python: str,
-    upstream: dict[str, dep3.AppliedUpstream] | None = None,
-) -> str:
-    names = ", ".join(f"`{n}`" for n in series) or "(empty series)"
-    lines = [
-        "# The series against aiohttp releases",
-        "",
-        f"Series: {names}. Behaviour tests: `{TESTS}` on Python {python}, "
-        "against each release with the series applied.",
-        "",
-        "| version | sha256 | applies | details | behaviour tests |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for row in rows:
-        version = f"**{row.version}** (main pin)" if row.main else row.version
-        details = "<br>".join(_cell(d) for d in _grouped(row.details)) or "-"
-        cells = [version, row.sha256, row.applies, details, _cell(row.tests)]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "applies: *zero fuzz* every hunk at its line; *offsets* every hunk "
-        "exact but moved; *fuzz* only with context lines ignored (fuzz 2); "
-        "*no* a hunk fails even with fuzz; *already upstream* the release "
-        "applies the connect timeout in BaseConnector.connect itself.",
-        f"For releases other than the main pin, `{PIN_ONLY_TESTS[0]}` is "
-        "deselected: it checks the version number.",
-    ]
-    lines += render_drops(rows, series, upstream or {})
-    return "\n".join(lines)
-
-
-def render_json(
-    rows: list[Row],
-    series: list[str],
-    python: str,
-    upstream: dict[str, dep3.AppliedUpstream] | None = None,
-) -> str:
-    data = {
-        "python": python,
-        "series": series,
-        "applied_upstream": {
-            name: asdict(found) for name, found in (upstream or {}).items()
-        },
-        "rows": [
-            {k: v for k, v in asdict(row).items() if k != "test_result"}
-            | {"test_result": asdict(row.test_result) if row.test_result else None}
-            for row in rows
-        ],
-    }
-    return json.dumps(data, indent=1) + "\n"
-
-
-def write_reports(
-    rows: list[Row],
-    series: list[str],
-    out: Path,
-    upstream: dict[str, dep3.AppliedUpstream] | None = None,
-) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    python = platform.python_version()
-    (out / "matrix.md").write_text(render_markdown(rows, series, python, upstream))
-    (out / "matrix.json").write_text(render_json(rows, series, python, upstream))
 
 
 @reports_errors
@@ -568,13 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--patches",
         type=Path,
-        default=ROOT / "patches",
+        default=PATCHES,
         help="the series directory (default: patches/)",
     )
     args = parser.parse_args(argv)
     start = time.monotonic()
-    main_pin = sdist.load_pin()
-    pins = select(load_pins(main=main_pin), args.versions)
+    main_pin = load_pin()
+    pins = select(matrix_pins(main=main_pin), args.versions)
     entries = read_series(args.patches)
     patches = [read_patch(e) for e in entries]
     opts = Options(patches, tests=not args.no_tests, main_version=main_pin.version)

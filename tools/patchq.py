@@ -11,30 +11,53 @@ Nothing the user made is deleted or overwritten without --force (make's
 FORCE=1), and then a copy is kept and named: the checkout goes whole to
 build/aiohttp.discarded/, patches/ to build/patches.discarded/. One command
 runs at a time (tools/fsops.py: lock, temp dirs, swaps that survive SIGKILL).
+
+This is the checkout's lifecycle only: the series and patch files, and
+applying one patch, are tools/patches.py; what other tools read about the
+checkout (its recorded state, the user's work in it) is tools/checkout_state.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
-from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tools import fsops, sdist
-from tools.cli import ToolError, reports_errors
+from tools.checkout_state import (
+    BRANCH,
+    BUILD_OWNED_TRACKED,
+    STATE,
+    file_digests,
+    local_changes,
+    read_state,
+    rebase_in_progress,
+    series_stamp,
+    state_text,
+    write_state,
+)
+from tools.cli import reports_errors
+from tools.patches import (
+    Patch,
+    SeriesEntry,
+    apply_patch,
+    read_patch,
+    read_series,
+    rewrite_series,
+    series_lines,
+)
+from tools.project import (
+    CHECKOUT,
+    PATCHES,
+    Pin,
+    ToolError,
+    git,
+    git_identity,
+    load_pin,
+    no_checkout,
+)
 
-ROOT = sdist.ROOT
-PATCHES = ROOT / "patches"
-CHECKOUT = ROOT / "build" / "aiohttp"
-BRANCH = "patch-queue"
-STATE = "patchq-state.json"  # kept inside .git: records what apply built
 IMPORT_IDENTITY = ("sdist import", "sdist-import@localhost")
 DISCARDED = "aiohttp.discarded"  # under build/: checkouts FORCE=1 replaced
 PATCHES_DISCARDED = "patches.discarded"  # under build/: patches/ FORCE=1 replaced
@@ -54,8 +77,6 @@ __pycache__/
 .tox/
 .pc/
 """
-# Tracked in the sdist but rewritten by any setuptools build.
-BUILD_OWNED_TRACKED = ("aiohttp.egg-info/",)
 
 # The sdist ships vendor/llhttp as a git submodule checkout; its `.git`
 # file points at a directory that does not exist and git cannot track it.
@@ -73,445 +94,15 @@ FORMAT_PATCH_OPTS = (
 )
 
 
-class QueueError(ToolError):
-    """One clear message: what is wrong, in which file, and what to do."""
-
-
-class PatchDoesNotApply(QueueError):
-    """A patch GNU patch refused; .failures names each hunk that failed."""
-
-    def __init__(self, message: str, where: str, failures: list[str]) -> None:
-        super().__init__(message)
-        self.where = where
-        self.failures = failures
-
-
-# ---------------------------------------------------------------- git
-
-
-def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """An environment where no user or system git config changes output."""
-    env = dict(os.environ)
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        LC_ALL="C",
-        TZ="UTC",
-    )
-    env.update(extra or {})
-    return env
-
-
-def git(
-    repo: Path,
-    *args: str,
-    env: dict[str, str] | None = None,
-    check: bool = True,
-    input: str | None = None,
-    where: str | None = None,
-) -> str:
-    """Run git in repo; on failure name `where` (default: repo) and git's words.
-
-    Pass where= when repo is a temporary directory, which will not exist
-    by the time the user reads the message.
-    """
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        input=input,
-        encoding="utf-8",
-        errors="surrogateescape",
-        env=git_env(env),
-    )
-    if check and done.returncode:
-        raise QueueError(
-            f"{where or repo}: `git {' '.join(args)}` failed: "
-            + " ".join(done.stderr.split())
-        )
-    return done.stdout
-
-
-# ---------------------------------------------------------------- series
-
-
-@dataclass(frozen=True)
-class SeriesEntry:
-    name: str
-    path: Path
-    lineno: int
-
-
-@dataclass(frozen=True)
-class SeriesLine:
-    """One line of series: a comment or blank (name None), or a patch."""
-
-    raw: str
-    name: str | None
-    rest: str  # what follows the name (options, comment), kept verbatim
-
-
-def series_lines(text: str) -> list[SeriesLine]:
-    lines = []
-    for raw in text.split("\n")[: -1 if text.endswith("\n") else None]:
-        code = raw.split("#", 1)[0]
-        if not code.strip():
-            lines.append(SeriesLine(raw, None, ""))
-            continue
-        name = code.split()[0]
-        lines.append(SeriesLine(raw, name, raw[raw.index(name) + len(name) :]))
-    return lines
-
-
-def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
-    """Parse quilt's series format: a name per line, optional -p1, # comments."""
-    series = patches / "series"
-    if not series.is_file():
-        raise QueueError(f"{series}: missing. Create it (it may be empty).")
-    entries: list[SeriesEntry] = []
-    seen: set[str] = set()
-    text = series.read_text(encoding="utf-8")
-    for lineno, line in enumerate(series_lines(text), 1):
-        if line.name is None:
-            continue
-        name = line.name
-        opts = line.rest.split("#", 1)[0].split()
-        where = f"{series}:{lineno}"
-        if opts not in ([], ["-p1"]):
-            raise QueueError(
-                f"{where}: unsupported option {' '.join(opts)!r} for {name}; "
-                "only -p1 patches are supported. Regenerate the patch with -p1 "
-                "paths (a/..., b/...)."
-            )
-        rel = PurePosixPath(name)
-        if rel.is_absolute() or ".." in rel.parts:
-            raise QueueError(f"{where}: {name!r} must be a path inside patches/")
-        if name in seen:
-            raise QueueError(f"{where}: {name} is listed twice; remove one line.")
-        path = patches / name
-        if not path.is_file():
-            raise QueueError(
-                f"{where}: names {name}, which does not exist in {patches}/. "
-                "Add the file or remove the line."
-            )
-        seen.add(name)
-        entries.append(SeriesEntry(name, path, lineno))
-    return entries
-
-
-def series_stamp(pin: sdist.Pin, entries: list[SeriesEntry], patches: Path) -> str:
-    """Identifies everything a checkout is built from."""
-    digest = hashlib.sha256(pin.sha256.encode())
-    digest.update((patches / "series").read_bytes())
-    for entry in entries:
-        digest.update(entry.name.encode() + b"\0" + entry.path.read_bytes())
-    return digest.hexdigest()
-
-
-NUMBER_PREFIX = re.compile(r"^\d{4}-")
-
-
-def _match_names(old: list[str], new: list[str]) -> dict[str, str]:
-    """Which exported patch each old series entry became.
-
-    Same name first, then the same name but for the number (a patch moved),
-    then, for a series of the same length, the same position.
-    """
-    mapping: dict[str, str] = {}
-    free = list(new)
-    for key in (lambda n: n, lambda n: NUMBER_PREFIX.sub("", n)):
-        for name in old:
-            match = next((n for n in free if key(n) == key(name)), None)
-            if name not in mapping and match is not None:
-                mapping[name] = match
-                free.remove(match)
-    if len(old) == len(new):
-        for name, same_place in zip(old, new):
-            if name not in mapping and same_place in free:
-                mapping[name] = same_place
-                free.remove(same_place)
-    return mapping
-
-
-def rewrite_series(old_text: str, new: list[str]) -> tuple[str, bool]:
-    """series for the exported patches, keeping the old file's comments and
-    each entry's options and comment. False when only the leading comment
-    block could be kept, because the patches changed order."""
-    lines = series_lines(old_text)
-    mapping = _match_names([ln.name for ln in lines if ln.name], new)
-    rest = {mapping[ln.name]: ln.rest for ln in lines if ln.name in mapping}
-    slots = [new.index(mapping[ln.name]) for ln in lines if ln.name in mapping]
-    kept_order = slots == sorted(slots)
-    if not kept_order:
-        head = []
-        for ln in lines:
-            if ln.name is not None or not ln.raw.startswith("#"):
-                break
-            head.append(ln)
-        lines = head
-    out: list[str] = []
-    done = 0  # new[:done] are written
-
-    def write_upto(i: int) -> None:
-        nonlocal done
-        out.extend(name + rest.get(name, "") for name in new[done:i])
-        done = max(done, i)
-
-    for ln in lines:
-        if ln.name is None:
-            out.append(ln.raw)
-        elif ln.name in mapping:
-            write_upto(new.index(mapping[ln.name]) + 1)
-    write_upto(len(new))
-    return "".join(line + "\n" for line in out), kept_order
-
-
-# ---------------------------------------------------------------- patches
-
-HUNK_RE = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-BINARY_RE = re.compile(r"^Binary files (.+) and (.+) differ$")
-
-
-@dataclass
-class FileDiff:
-    path: str  # the path inside the tree, after -p1
-    hunks: list[str] = field(default_factory=list)  # the @@ header lines
-
-
-@dataclass
-class Patch:
-    name: str
-    author: str
-    email: str
-    date: str
-    message: str
-    diff: str
-    files: list[FileDiff]
-
-
-def _strip_p1(raw: str, where: str) -> str | None:
-    raw = raw.split("\t", 1)[0].strip()
-    if raw == "/dev/null":
-        return None
-    parts = PurePosixPath(raw).parts
-    if len(parts) < 2:
-        raise QueueError(f"{where}: path {raw!r} has no a/ or b/ prefix (-p1)")
-    rel = PurePosixPath(*parts[1:])
-    if raw.startswith("/") or ".." in rel.parts or rel.parts[0] == ".git":
-        raise QueueError(
-            f"{where}: touches {raw!r}, which is outside the tree. "
-            "Fix or remove this patch."
-        )
-    return str(rel)
-
-
-def _count_hunk(
-    lines: list[str], i: int, want_old: int, want_new: int
-) -> tuple[int, int, int]:
-    """Count a hunk body from line i; return the next index and the counts."""
-    old = new = 0
-    while i < len(lines) and (old < want_old or new < want_new):
-        tag = lines[i][:1]
-        if tag in (" ", ""):
-            old, new = old + 1, new + 1
-        elif tag == "-":
-            old += 1
-        elif tag == "+":
-            new += 1
-        elif tag != "\\":
-            break
-        i += 1
-    while i < len(lines) and lines[i].startswith("\\"):  # "\ No newline at end"
-        i += 1
-    return i, old, new
-
-
-def parse_diff(diff: str, where: str) -> list[FileDiff]:
-    """Check the diff's structure: paths inside the tree, hunk line counts."""
-    files: list[FileDiff] = []
-    # "\n" only: a form feed or other character str.splitlines() breaks on
-    # is part of a line to git and patch
-    lines = diff.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    i = 0
-    current_git = ""
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("diff --git "):
-            current_git = line.rsplit(" b/", 1)[-1]
-        binary = BINARY_RE.match(line)
-        if binary or line.startswith("GIT binary patch"):
-            path = binary[2].removeprefix("b/") if binary else current_git
-            raise QueueError(
-                f"{where}: changes the binary file {path}, which quilt and "
-                "patch cannot apply; the series carries text changes only. "
-                "Remove that change from the patch."
-            )
-        if line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
-            # these carry bare paths: give them the a/ that _strip_p1 strips
-            _strip_p1("a/" + line.split(" ", 2)[2], where)
-        if (
-            line.startswith("--- ")
-            and i + 1 < len(lines)
-            and lines[i + 1].startswith("+++ ")
-        ):
-            before = _strip_p1(line[4:], where)
-            after = _strip_p1(lines[i + 1][4:], where)
-            current = FileDiff(after or before or "")
-            files.append(current)
-            i += 2
-            continue
-        match = HUNK_RE.match(line)
-        if match:
-            if not files:
-                raise QueueError(
-                    f"{where}: hunk {line!r} before any ---/+++ file header"
-                )
-            current = files[-1]
-            current.hunks.append(line)
-            want_old = int(match[2] if match[2] is not None else 1)
-            want_new = int(match[4] if match[4] is not None else 1)
-            i, old, new = _count_hunk(lines, i + 1, want_old, want_new)
-            if (old, new) != (want_old, want_new):
-                raise QueueError(
-                    f"{where}: hunk #{len(current.hunks)} of {current.path} "
-                    f"({line}) is malformed: its header promises {want_old} old "
-                    f"and {want_new} new lines, the body has {old} and {new}."
-                )
-            continue
-        i += 1
-    if not files:
-        raise QueueError(f"{where}: contains no diff (no ---/+++ file headers)")
-    return files
-
-
-def read_patch(entry: SeriesEntry) -> Patch:
-    """Split a format-patch file with git's own parser (what `git am` uses)."""
-    where = str(entry.path)
-    with tempfile.TemporaryDirectory() as tmp:
-        msg, diff = Path(tmp) / "msg", Path(tmp) / "diff"
-        with entry.path.open("rb") as mail:
-            done = subprocess.run(
-                ["git", "mailinfo", "-b", "-u", str(msg), str(diff)],
-                stdin=mail,
-                capture_output=True,
-                env=git_env(),
-            )
-        if done.returncode:
-            why = " ".join(done.stderr.decode("utf-8", "replace").split())
-            raise QueueError(f"{where}: malformed mail header: {why}")
-        info = dict(
-            line.split(": ", 1)
-            for line in done.stdout.decode("utf-8", "replace").splitlines()
-            if ": " in line
-        )
-        missing = [k for k in ("Author", "Email", "Subject", "Date") if not info.get(k)]
-        if missing:
-            raise QueueError(
-                f"{where}: malformed: the header lacks {', '.join(missing)}. "
-                "Each patch needs a git format-patch header (From:, Date:, "
-                "Subject:); `make refresh` writes one."
-            )
-        body = msg.read_text(encoding="utf-8").strip()
-        message = info["Subject"] + ("\n\n" + body if body else "") + "\n"
-        # bytes, not read_text(): universal newlines would turn a \r into \n
-        diff_text = diff.read_bytes().decode("utf-8", "surrogateescape")
-    return Patch(
-        entry.name,
-        info["Author"],
-        info["Email"],
-        info["Date"],
-        message,
-        diff_text,
-        parse_diff(diff_text, where),
-    )
-
-
-@dataclass
-class ApplyReport:
-    offsets: list[str]  # "file hunk #n (offset k lines)" for hunks that moved
-
-
-PATCH_LINE_RE = re.compile(r"^(?:patching|checking) file (.+)$")
-HUNK_RESULT_RE = re.compile(r"^Hunk #(\d+) (FAILED|succeeded|ignored) at (\d+)(.*)$")
-
-
-def apply_patch(
-    tree: Path, patch: Patch, where: str, *, allow_fuzz: bool = False
-) -> ApplyReport:
-    """Apply with GNU patch, zero fuzz unless asked; explain any failed hunk."""
-    root = tree.resolve()
-    for f in patch.files:  # a symlink in the tree must not lead outside it
-        target = (tree / f.path).resolve()
-        if root not in (target, *target.parents):
-            raise QueueError(
-                f"{where}: touches {f.path}, which resolves outside the tree"
-            )
-    cmd = [
-        "patch",
-        "-p1",
-        "--batch",
-        "--forward",
-        "--no-backup-if-mismatch",
-        "--reject-file=-",
-        "--quoting-style=literal",
-        "-d",
-        str(tree),
-    ]
-    cmd.append("--fuzz=2" if allow_fuzz else "--fuzz=0")
-    done = subprocess.run(
-        cmd, input=patch.diff.encode("utf-8", "surrogateescape"), capture_output=True
-    )
-    output = (done.stdout + done.stderr).decode("utf-8", "replace")
-    current = ""
-    offsets: list[str] = []
-    failures: list[str] = []
-    for line in output.split("\n"):
-        if m := PATCH_LINE_RE.match(line):
-            current = m[1]
-        elif m := HUNK_RESULT_RE.match(line):
-            n = int(m[1])
-            header = next(
-                (
-                    f.hunks[n - 1]
-                    for f in patch.files
-                    if f.path == current and n <= len(f.hunks)
-                ),
-                "",
-            )
-            desc = f"hunk #{n} of {current} ({header})"
-            if m[2] == "succeeded":
-                offsets.append(f"{desc}:{m[4]}")
-            else:
-                failures.append(f"{desc} does not apply at line {m[3]}")
-        elif "previously applied" in line:
-            failures.append(f"{current}: the change is already in the tree")
-    if done.returncode or failures:
-        failures = failures or output.strip().split("\n")
-        detail = "\n  ".join(failures)
-        raise PatchDoesNotApply(
-            f"{where}: does not apply with zero fuzz:\n  {detail}\n"
-            "Nothing was changed. Fix the patch (or rebase it in build/aiohttp "
-            "and `make refresh`), then run `make apply` again.",
-            where,
-            failures,
-        )
-    return ApplyReport(offsets)
+# ---------------------------------------------------------------- building
 
 
 def commit_patch(tree: Path, patch: Patch, where: str) -> None:
     git(tree, "add", "-A", where=where)
     if not git(tree, "status", "--porcelain", where=where):
-        raise QueueError(f"{where}: applies but changes nothing; remove it from series")
-    who = {
-        "GIT_AUTHOR_NAME": patch.author,
-        "GIT_AUTHOR_EMAIL": patch.email,
-        "GIT_AUTHOR_DATE": patch.date,
-        # committer = author: rebuilding gives the same commit ids
-        "GIT_COMMITTER_NAME": patch.author,
-        "GIT_COMMITTER_EMAIL": patch.email,
-        "GIT_COMMITTER_DATE": patch.date,
-    }
+        raise ToolError(f"{where}: applies but changes nothing; remove it from series")
+    # committer = author: rebuilding gives the same commit ids
+    who = git_identity(patch.author, patch.email, patch.date)
     git(
         tree,
         *("commit", "-q", "--no-verify", "--cleanup=verbatim", "-F", "-"),
@@ -521,21 +112,9 @@ def commit_patch(tree: Path, patch: Patch, where: str) -> None:
     )
 
 
-# ---------------------------------------------------------------- checkout
-
-
 def import_identity(epoch: int) -> dict[str, str]:
     """Author and committer of an sdist import: fixed, so ids are stable."""
-    name, email = IMPORT_IDENTITY
-    when = f"@{epoch} +0000"
-    return {
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_AUTHOR_DATE": when,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-        "GIT_COMMITTER_DATE": when,
-    }
+    return git_identity(*IMPORT_IDENTITY, f"@{epoch} +0000")
 
 
 def unpack_for_git(archive: Path, dest: Path) -> None:
@@ -545,7 +124,7 @@ def unpack_for_git(archive: Path, dest: Path) -> None:
         (dest / rel).unlink(missing_ok=True)
 
 
-def import_pristine(tree: Path, pin: sdist.Pin) -> None:
+def import_pristine(tree: Path, pin: Pin) -> None:
     """tree = the verified sdist, committed and tagged, with nothing left out."""
     archive = sdist.fetch(pin)
     unpack_for_git(archive, tree)
@@ -567,127 +146,8 @@ def import_pristine(tree: Path, pin: sdist.Pin) -> None:
     exclude.write_text(BUILD_ARTEFACTS)
 
 
-@dataclass
-class CheckoutState:
-    """What the tools made the checkout from (kept in .git/patchq-state.json).
-
-    Anything in the checkout that this does not account for is the user's.
-    """
-
-    stamp: str | None = None  # series_stamp() it was built from; None: at the tag
-    head: str | None = None
-    refs: dict[str, str] | None = None  # every ref the tools made: name -> id
-    reflog: int | None = None  # HEAD's reflog entries when the state was written
-    files: dict[str, str] = field(default_factory=dict)  # patches/ name -> sha256
-    pin: dict[str, str] | None = None  # the sdist pin the tag holds
-    commits: dict[str, str] = field(default_factory=dict)  # commit -> patch name
-
-
-def read_state(tree: Path) -> CheckoutState:
-    try:
-        data = json.loads((tree / ".git" / STATE).read_text())
-        known = CheckoutState.__dataclass_fields__
-        return CheckoutState(**{k: v for k, v in data.items() if k in known})
-    except (OSError, ValueError, TypeError):
-        return CheckoutState()
-
-
-def refs_of(tree: Path) -> dict[str, str]:
-    out = git(tree, "for-each-ref", "--format=%(refname) %(objectname)")
-    return dict(line.split(" ", 1) for line in out.splitlines())
-
-
-def reflog_of(tree: Path) -> list[str]:
-    return git(tree, "reflog", "show", "--format=%H", "HEAD", check=False).split()
-
-
-def state_text(
-    tree: Path,
-    stamp: str | None,
-    pin: sdist.Pin,
-    files: dict[str, str],
-    commits: dict[str, str] | None = None,
-) -> str:
-    """The state to record for tree as it is now."""
-    state = CheckoutState(
-        stamp=stamp,
-        head=git(tree, "rev-parse", "HEAD").strip(),
-        refs=refs_of(tree),
-        reflog=len(reflog_of(tree)),
-        files=files,
-        pin=asdict(pin),
-        commits=commits or {},
-    )
-    return json.dumps(asdict(state), indent=1, sort_keys=True) + "\n"
-
-
-def write_state(tree: Path, text: str) -> None:
-    fsops.write_atomic(tree / ".git" / STATE, text.encode())
-
-
-def file_digests(patches: Path, names: list[str]) -> dict[str, str]:
-    return {n: sdist.sha256_of(patches / n) for n in names if (patches / n).is_file()}
-
-
-def rebase_in_progress(tree: Path) -> bool:
-    return any((tree / ".git" / d).exists() for d in ("rebase-merge", "rebase-apply"))
-
-
-def local_changes(tree: Path, pin: sdist.Pin) -> list[str]:
-    """What the user has in the checkout that patches/ does not hold."""
-    if not (tree / ".git").is_dir():
-        return [f"{tree} is not a git checkout made by `make apply`"]
-    problems = []
-    if rebase_in_progress(tree):
-        problems.append(
-            "a rebase in progress (`make rebase-continue` or `make rebase-abort`)"
-        )
-    status = git(tree, "status", "--porcelain", "--untracked-files=all")
-    edits = [
-        line
-        for line in status.splitlines()
-        if not line[3:].startswith(BUILD_OWNED_TRACKED)
-    ]
-    if edits:
-        shown = "\n    ".join(edits[:10]) + ("\n    ..." if len(edits) > 10 else "")
-        problems.append(f"uncommitted edits or untracked files:\n    {shown}")
-    state = read_state(tree)
-    head = git(tree, "rev-parse", "-q", "--verify", "HEAD", check=False).strip()
-    if state.head is None:
-        problems.append(f"no record of what was built ({STATE} is missing)")
-    elif head != state.head:
-        log = git(tree, "log", "--oneline", f"{state.head}..HEAD", check=False).strip()
-        problems.append(
-            "commits not in patches/:\n    "
-            + ("\n    ".join(log.splitlines()) or f"HEAD moved to {head[:12]}")
-        )
-    ours = state.refs
-    if ours is None:  # recorded by an older version: the branch and the tag
-        ours = {f"refs/heads/{BRANCH}": state.head or "", f"refs/tags/{pin.tag}": ""}
-    for ref, commit in sorted(refs_of(tree).items()):
-        if ref == "refs/stash":
-            count = len(git(tree, "stash", "list").splitlines())
-            problems.append(f"{count} stash entr{'y' if count == 1 else 'ies'}")
-        elif ref == f"refs/heads/{BRANCH}" and head != state.head:
-            continue  # reported above
-        elif ref not in ours or ours[ref] not in ("", commit):
-            subject = git(tree, "log", "-1", "--format=%h %s", commit).strip()
-            problems.append(f"{ref} ({subject}) was not made by the tools")
-    reflog = reflog_of(tree)
-    if state.reflog is not None and len(reflog) > state.reflog:
-        recent = reflog[: len(reflog) - state.reflog]
-        lost = git(tree, "rev-list", "--no-walk", *set(recent), "--not", "--all")
-        if lost.strip():
-            shown = git(tree, "log", "--no-walk", "--oneline", *lost.split())
-            problems.append(
-                "commits only in the reflog:\n    "
-                + "\n    ".join(shown.strip().splitlines())
-            )
-    return problems
-
-
 def build_checkout(
-    pin: sdist.Pin, entries: list[SeriesEntry], dest: Path
+    pin: Pin, entries: list[SeriesEntry], dest: Path
 ) -> tuple[list[str], dict[str, str]]:
     """Build tag + series into dest (a new directory).
 
@@ -700,14 +160,14 @@ def build_checkout(
     for entry, patch in zip(entries, patches):
         where = str(entry.path)
         report = apply_patch(dest, patch, where)
-        notes += [f"{entry.name}: {o}" for o in report.offsets]
+        notes += [f"{entry.name}: {h.sentence()}" for h in report.moved]
         commit_patch(dest, patch, where)
         commits[git(dest, "rev-parse", "HEAD", where=where).strip()] = entry.name
     return notes, commits
 
 
-def _refuse(tree: Path, problems: list[str], action: str) -> QueueError:
-    return QueueError(
+def _refuse(tree: Path, problems: list[str], action: str) -> ToolError:
+    return ToolError(
         f"{tree} holds work that is not in patches/: make it commits on "
         f"{BRANCH} and run `make refresh` to keep it, or run `make {action} "
         f"FORCE=1` to move the whole checkout to build/{DISCARDED}/ and go on.\n  "
@@ -715,7 +175,7 @@ def _refuse(tree: Path, problems: list[str], action: str) -> QueueError:
     )
 
 
-def _begin(build: Path) -> None:
+def begin(build: Path) -> None:
     for note in fsops.start(build):
         print(note, file=sys.stderr)
 
@@ -735,8 +195,8 @@ def apply(
 ) -> None:
     build = tree.parent
     with fsops.locked(build, "make apply"):
-        _begin(build)
-        pin = sdist.load_pin()
+        begin(build)
+        pin = load_pin()
         entries = read_series(patches)
         stamp = series_stamp(pin, entries, patches)
         problems: list[str] = []
@@ -765,10 +225,10 @@ def apply(
 def unapply(force: bool = False, *, tree: Path = CHECKOUT) -> None:
     build = tree.parent
     with fsops.locked(build, "make unapply"):
-        _begin(build)
-        pin = sdist.load_pin()
+        begin(build)
+        pin = load_pin()
         if not tree.exists():
-            raise QueueError(f"{tree}: no checkout. Run `make apply` first.")
+            raise no_checkout(tree)
         problems = local_changes(tree, pin)
         if problems and not force:
             raise _refuse(tree, problems, "unapply")
@@ -789,7 +249,7 @@ def unapply(force: bool = False, *, tree: Path = CHECKOUT) -> None:
 def _check_exportable(tree: Path, tag: str) -> None:
     """Refuse, before anything is written, commits the series cannot carry."""
     if git(tree, "rev-list", "--merges", f"{tag}..HEAD").strip():
-        raise QueueError(
+        raise ToolError(
             f"{tree}: merge commits above {tag}; rebase to a linear history. "
             "patches/ was not changed."
         )
@@ -799,7 +259,7 @@ def _check_exportable(tree: Path, tag: str) -> None:
     for record in log.split("\0")[1:]:
         commit, *stats = [ln for ln in record.split("\n") if ln]
         if not stats:
-            raise QueueError(
+            raise ToolError(
                 f"{tree}: commit {commit} changes nothing, so it cannot be a "
                 "patch; drop it (git rebase -i) and refresh again. patches/ "
                 "was not changed."
@@ -807,7 +267,7 @@ def _check_exportable(tree: Path, tag: str) -> None:
         for stat in stats:
             added, _, path = stat.split("\t", 2)
             if added == "-":
-                raise QueueError(
+                raise ToolError(
                     f"{tree}: commit {commit} changes the binary file {path}, "
                     "which quilt and patch cannot apply; take that change out "
                     "of the commit and refresh again. patches/ was not changed."
@@ -869,7 +329,7 @@ def changed_files(old: Path, new: Path) -> list[tuple[str, str]]:
 
 def export_patches(
     tree: Path,
-    pin: sdist.Pin,
+    pin: Pin,
     patches: Path,
     *,
     force: bool,
@@ -897,7 +357,7 @@ def export_patches(
     ]
     if unknown and not force:
         name, what = unknown[0]
-        raise QueueError(
+        raise ToolError(
             f"{patches / name}: refreshing {what} it, and it is not a patch "
             f"{tree} was built from: move it out of patches/ (or list it in "
             "series and `make apply`), or run `make refresh FORCE=1` (a copy "
@@ -928,12 +388,12 @@ def refresh(
 ) -> None:
     build = tree.parent
     with fsops.locked(build, "make refresh"):
-        _begin(build)
-        pin = sdist.load_pin()
+        begin(build)
+        pin = load_pin()
         if not (tree / ".git").is_dir():
-            raise QueueError(f"{tree}: no checkout. Run `make apply` first.")
+            raise no_checkout(tree)
         if rebase_in_progress(tree):
-            raise QueueError(
+            raise ToolError(
                 f"{tree}: a rebase is in progress; finish it with `make "
                 "rebase-continue` (which refreshes) or `make rebase-abort`."
             )
@@ -943,7 +403,7 @@ def refresh(
             if not line[3:].startswith(BUILD_OWNED_TRACKED)
         ]
         if status:
-            raise QueueError(
+            raise ToolError(
                 f"{tree} has uncommitted edits; refresh exports commits only. "
                 f"Commit them (git -C {tree} commit -a) and run `make refresh` "
                 "again."
@@ -951,7 +411,7 @@ def refresh(
         state = read_state(tree)
         try:
             current: str | None = series_stamp(pin, read_series(patches), patches)
-        except QueueError:
+        except ToolError:
             if not force:
                 raise
             current = None
@@ -962,7 +422,7 @@ def refresh(
                 if state.stamp is None
                 else "patches/ or upstream.toml changed since it was built"
             )
-            raise QueueError(
+            raise ToolError(
                 f"{tree} was not built from the current patches/ ({why}), so "
                 "exporting it would overwrite or delete patches. Run `make "
                 "apply` to build them (it refuses if the checkout has work "
@@ -982,6 +442,24 @@ def refresh(
     print(f"{patches}/: {count} patches exported from {tree}")
 
 
+COMMAND_HELP = {
+    "apply": "build/aiohttp = tag + one commit per patch",
+    "unapply": "build/aiohttp back at the pristine tag",
+    "refresh": "commits above the tag -> patches/",
+}
+# --force for each command: what it overrides, and what copy is kept.
+FORCE_HELP = {
+    "apply": "rebuild even if build/aiohttp holds work not in patches/; "
+    f"that checkout is moved whole to build/{DISCARDED}/",
+    "unapply": "go back to the pristine tag even if build/aiohttp holds work "
+    f"not in patches/; that checkout is moved whole to build/{DISCARDED}/",
+    "refresh": "export even if build/aiohttp was not built from the current "
+    "patches/ (or patches/ cannot be read, or holds files it was not built "
+    f"from); the old patches/ is copied to build/{PATCHES_DISCARDED}/. "
+    "Uncommitted edits still stop it",
+}
+
+
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -989,8 +467,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["apply", "unapply", "refresh", "recover"])
-    parser.add_argument("--force", action="store_true", help="discard local work")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, force_help in FORCE_HELP.items():
+        commands.add_parser(name, help=COMMAND_HELP[name]).add_argument(
+            "--force", action="store_true", help=force_help
+        )
+    commands.add_parser("recover", help="finish or undo an interrupted swap")
     args = parser.parse_args(argv)
     if args.command == "apply":
         apply(args.force)
@@ -999,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "recover":  # what every command does first
         build = CHECKOUT.parent
         with fsops.locked(build, "make clean"):
-            _begin(build)
+            begin(build)
     else:
         refresh(args.force)
     return 0

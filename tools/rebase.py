@@ -28,28 +28,32 @@ from pathlib import Path
 from typing import Any
 
 from tools import fsops, sdist
-from tools.cli import reports_errors
-from tools.compat import tomllib
-from tools.patchq import (
+from tools.checkout_state import (
     BRANCH,
-    CHECKOUT,
-    PATCHES,
     STATE,
-    QueueError,
-    _begin,
-    export_patches,
-    git,
-    git_env,
-    import_identity,
     local_changes,
-    read_series,
     read_state,
     rebase_in_progress,
     reflog_of,
     refs_of,
     series_stamp,
-    unpack_for_git,
     write_state,
+)
+from tools.cli import reports_errors
+from tools.patches import read_series
+from tools.patchq import begin, export_patches, import_identity, unpack_for_git
+from tools.project import (
+    CHECKOUT,
+    MATRIX_FILE,
+    PATCHES,
+    PIN_FILE,
+    Pin,
+    ToolError,
+    git,
+    git_env,
+    load_pin,
+    matrix_pins,
+    no_checkout,
 )
 
 REBASE_STATE = "patchq-rebase.json"  # inside .git while a rebase runs
@@ -73,33 +77,21 @@ class Rebase:
     patches: int
 
 
-def _pin(data: dict[str, str]) -> sdist.Pin:
-    return sdist.Pin(**data)
+def _pin(data: dict[str, str]) -> Pin:
+    return Pin(**data)
 
 
-def pin_from_matrix(
-    version: str, matrix: Path, pin_file: Path
-) -> tuple[sdist.Pin, str]:
+def pin_from_matrix(version: str, matrix: Path, pin_file: Path) -> tuple[Pin, str]:
     """matrix.toml's pin for version, and upstream.toml rewritten to it."""
-    try:
-        table = tomllib.loads(matrix.read_text(encoding="utf-8"))["sdists"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
-        raise QueueError(f"{matrix}: cannot read its [sdists] table ({exc})") from exc
-    current = sdist.load_pin(pin_file)
-    if version == current.version:
-        sha = current.sha256
-    elif version in table:
-        sha = table[version]
-    else:
-        raise QueueError(
+    current = load_pin(pin_file)
+    pinned = {p.version: p for p in matrix_pins(matrix, current)}
+    if version not in pinned:
+        raise ToolError(
             f"{matrix}: has no sha256 for {current.name} {version}; add it under "
             "[sdists], or set version, sdist and sha256 in upstream.toml and run "
             "`make rebase` without TO="
         )
-    pin = sdist.checked_pin(
-        sdist.Pin(current.name, version, f"{current.name}-{version}.tar.gz", sha),
-        matrix,
-    )
+    pin = pinned[version]
     text = pin_file.read_text(encoding="utf-8")
     for key in ("version", "sdist", "sha256"):
         text, n = re.subn(
@@ -110,7 +102,7 @@ def pin_from_matrix(
             flags=re.M,
         )
         if not n:
-            raise QueueError(f'{pin_file}: has no `{key} = "..."` line to update')
+            raise ToolError(f'{pin_file}: has no `{key} = "..."` line to update')
     return pin, text
 
 
@@ -122,12 +114,12 @@ def _load(tree: Path) -> Rebase:
     try:
         return Rebase(**json.loads(_state_file(tree).read_text()))
     except FileNotFoundError:
-        raise QueueError(
+        raise ToolError(
             f"{tree}: no `make rebase` in progress; start one with `make rebase`."
         ) from None
 
 
-def _conflict(tree: Path, rebase: Rebase) -> QueueError:
+def _conflict(tree: Path, rebase: Rebase) -> ToolError:
     stopped = git(tree, "rev-parse", "-q", "--verify", "REBASE_HEAD", check=False)
     names: dict[str, Any] = json.loads(rebase.old_state).get("commits", {})
     patch = names.get(stopped.strip())
@@ -135,7 +127,7 @@ def _conflict(tree: Path, rebase: Rebase) -> QueueError:
         patch = git(tree, "log", "-1", "--format=%s", stopped.strip() or "HEAD")
     files = git(tree, "diff", "--name-only", "--diff-filter=U").split()
     new = _pin(rebase.new_pin)
-    return QueueError(
+    return ToolError(
         f"{patch.strip()}: conflicts with {new.name} {new.version} in "
         f"{', '.join(files) or 'the tree'}; {tree} is stopped mid-rebase and "
         "patches/ is unchanged. Resolve the conflict, `git -C "
@@ -145,7 +137,7 @@ def _conflict(tree: Path, rebase: Rebase) -> QueueError:
     )
 
 
-def import_release(tree: Path, old: sdist.Pin, new: sdist.Pin) -> str:
+def import_release(tree: Path, old: Pin, new: Pin) -> str:
     """The new sdist as a commit on top of the old pristine tag; its id."""
     archive = sdist.fetch(new)
     build = tree.parent
@@ -171,45 +163,45 @@ def start(
     *,
     tree: Path = CHECKOUT,
     patches: Path = PATCHES,
-    pin_file: Path = sdist.PIN_FILE,
-    matrix: Path = sdist.ROOT / "matrix.toml",
+    pin_file: Path = PIN_FILE,
+    matrix: Path = MATRIX_FILE,
 ) -> None:
     build = tree.parent
     with fsops.locked(build, "make rebase"):
-        _begin(build)
+        begin(build)
         if not (tree / ".git").is_dir():
-            raise QueueError(f"{tree}: no checkout. Run `make apply` first.")
+            raise no_checkout(tree)
         if _state_file(tree).exists():
-            raise QueueError(
+            raise ToolError(
                 f"{tree}: a `make rebase` is already in progress; "
                 "`make rebase-continue` or `make rebase-abort`."
             )
         state = read_state(tree)
         if state.pin is None:
-            raise QueueError(
+            raise ToolError(
                 f"{tree}: does not record which sdist it holds; run `make "
                 "apply` (with the old pin) first."
             )
         old = _pin(state.pin)
         problems = local_changes(tree, old)
         if problems:
-            raise QueueError(
+            raise ToolError(
                 f"{tree} holds work that is not in patches/; `make refresh` "
                 "it (or `make apply FORCE=1` to set it aside) before a "
                 "rebase.\n  " + "\n  ".join(problems)
             )
         entries = read_series(patches)
         if state.stamp != series_stamp(old, entries, patches):
-            raise QueueError(
+            raise ToolError(
                 f"{patches}/ changed since {tree} was built; build it first "
                 "(`make apply` with the old pin), then rebase."
             )
         if to is not None:
             new, upstream_text = pin_from_matrix(to, matrix, pin_file)
         else:
-            new, upstream_text = sdist.load_pin(pin_file), None
+            new, upstream_text = load_pin(pin_file), None
         if new.version == old.version:
-            raise QueueError(
+            raise ToolError(
                 f"{pin_file}: pins {new.version}, which {tree} is already "
                 "built on; set the new version, sdist and sha256 there, or "
                 "run `make rebase TO=<version>` (pinned in matrix.toml)."
@@ -250,7 +242,7 @@ def _replay(tree: Path, rebase: Rebase, *args: str) -> None:
         raise _conflict(tree, rebase)
     current = git(tree, "symbolic-ref", "-q", "HEAD", check=False).strip()
     if done.returncode or current != f"refs/heads/{BRANCH}":
-        raise QueueError(
+        raise ToolError(
             f"{tree}: git rebase failed ({' '.join(done.stderr.split())}); "
             "`make rebase-abort` goes back to where it started."
         )
@@ -261,8 +253,8 @@ def _complete(tree: Path, patches: Path, pin_file: Path, rebase: Rebase) -> None
     then = {}
     if rebase.upstream_text is not None:
         then[str(pin_file)] = rebase.upstream_text
-    elif sdist.load_pin(pin_file) != new:
-        raise QueueError(
+    elif load_pin(pin_file) != new:
+        raise ToolError(
             f"{pin_file}: no longer pins {new.version}, the release the "
             "checkout was rebased onto; set it back, then `make rebase-continue`."
         )
@@ -276,16 +268,16 @@ def _complete(tree: Path, patches: Path, pin_file: Path, rebase: Rebase) -> None
 
 
 def cont(
-    *, tree: Path = CHECKOUT, patches: Path = PATCHES, pin_file: Path = sdist.PIN_FILE
+    *, tree: Path = CHECKOUT, patches: Path = PATCHES, pin_file: Path = PIN_FILE
 ) -> None:
     build = tree.parent
     with fsops.locked(build, "make rebase-continue"):
-        _begin(build)
+        begin(build)
         rebase = _load(tree)
         if rebase_in_progress(tree):
             unmerged = git(tree, "diff", "--name-only", "--diff-filter=U").split()
             if unmerged:
-                raise QueueError(
+                raise ToolError(
                     f"{tree}: still unresolved: {', '.join(unmerged)}; resolve, "
                     f"`git -C {tree} add` them, then `make rebase-continue`."
                 )
@@ -312,15 +304,15 @@ def _restore(tree: Path, rebase: Rebase) -> None:
     _state_file(tree).unlink(missing_ok=True)
 
 
-def abort(*, tree: Path = CHECKOUT, pin_file: Path = sdist.PIN_FILE) -> None:
+def abort(*, tree: Path = CHECKOUT, pin_file: Path = PIN_FILE) -> None:
     build = tree.parent
     with fsops.locked(build, "make rebase-abort"):
-        _begin(build)
+        begin(build)
         rebase = _load(tree)
         _restore(tree, rebase)
     old = _pin(rebase.old_pin)
     print(f"{tree}: back at {old.tag} + {rebase.patches} patches; patches/ unchanged")
-    if rebase.upstream_text is None and sdist.load_pin(pin_file) != old:
+    if rebase.upstream_text is None and load_pin(pin_file) != old:
         print(
             f"note: {pin_file} still pins what you set; `git checkout "
             f"{pin_file.name}` (or set it back to {old.version}) to match patches/"

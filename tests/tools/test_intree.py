@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import LOG_PATCH, Project, make_patch
-from tools import intree, patchq
+from tests.tools.throwaway import LOG_PATCH, PROBED_LOG_PATCH, make_patch
+from tools import intree, patches
 from tools.intree import CodePatch, InTreeError, Run
 
-PROBE_TEST = """
-    diff --git a/tests/test_probe.py b/tests/test_probe.py
-    new file mode 100644
-    --- /dev/null
-    +++ b/tests/test_probe.py
-    @@ -0,0 +1,9 @@
-    +from aiohttp.log import access_logger, internal_logger
-    +
-    +
-    +def test_access_logger_renamed() -> None:
-    +    assert access_logger.name == "aiohttp.access2"
-    +
-    +
-    +async def test_internal_logger_kept() -> None:
-    +    assert internal_logger.name == "aiohttp.internal"
-"""
 
-# adds a test that fails without the patch, and one that passes without it
-PROBED_LOG_PATCH = (
-    LOG_PATCH.rstrip("\n")
-    + "\n"
-    + "\n".join(line[4:] for line in PROBE_TEST.strip("\n").splitlines())
-    + "\n"
-)
-
-
-def patch_of(name: str, text: str, tmp_path: Path) -> patchq.Patch:
+def patch_of(name: str, text: str, tmp_path: Path) -> patches.Patch:
     path = tmp_path / name
     path.write_text(text)
-    return patchq.read_patch(patchq.SeriesEntry(name, path, 1))
+    return patches.read_patch(patches.SeriesEntry(name, path, 1))
 
 
 def test_added_tests_are_the_top_level_test_functions_of_test_modules() -> None:
@@ -199,57 +173,3 @@ def test_a_hanging_run_is_killed_at_the_bound(tmp_path: Path) -> None:
     )
     assert (cases, returncode) == (None, None)
     assert seconds < 60
-
-
-def test_the_check_runs_each_code_patch_against_the_trees_around_it(
-    project: Project,
-) -> None:
-    """End to end on a throwaway series, with this venv's compiled aiohttp."""
-    probe = make_patch(
-        "Rename the client logger",
-        """
-        diff --git a/aiohttp/log.py b/aiohttp/log.py
-        --- a/aiohttp/log.py
-        +++ b/aiohttp/log.py
-        @@ -3,4 +3,4 @@ import logging
-         access_logger = logging.getLogger("aiohttp.access2")
-        -client_logger = logging.getLogger("aiohttp.client")
-        +client_logger = logging.getLogger("aiohttp.client2")
-         internal_logger = logging.getLogger("aiohttp.internal")
-         server_logger = logging.getLogger("aiohttp.server")
-        diff --git a/tests/test_probe2.py b/tests/test_probe2.py
-        new file mode 100644
-        --- /dev/null
-        +++ b/tests/test_probe2.py
-        @@ -0,0 +1,5 @@
-        +from aiohttp.log import client_logger
-        +
-        +
-        +def test_client_logger_renamed() -> None:
-        +    assert client_logger.name == "aiohttp.client2"
-        """,
-    )
-    project.write_series({"0001-log.patch": PROBED_LOG_PATCH, "0002-log.patch": probe})
-    assert project.run("apply").returncode == 0
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.intree", "--venv", sys.prefix],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    report = (project.root / "build" / "intree" / "report.md").read_text()
-    rows = [
-        [cell.strip() for cell in line.split("|")[1:6]]
-        for line in report.splitlines()
-        if line.startswith("| 000")
-    ]
-    assert rows == [
-        ["0001-log.patch", "2 (2)", "pristine", "fail",
-         "passed without the patch: test_internal_logger_kept"],
-        ["0001-log.patch", "2 (2)", "with the patch", "pass", "ok"],
-        ["0002-log.patch", "1 (1)", "pristine", "fail", "ok"],
-        ["0002-log.patch", "1 (1)", "patches 1-1 only", "fail", "ok"],
-        ["0002-log.patch", "1 (1)", "with the patch", "pass", "ok"],
-    ]  # fmt: skip
-    assert "error: 0001-log.patch against pristine: passed without" in done.stderr

@@ -1,50 +1,33 @@
 """make matrix (tools/matrix.py): classification, detection and reports.
 
-Everything runs on synthetic trees and sdists, or on the cached 3.10.10
-sdist; nothing is downloaded, built or tested here.
+Everything runs on synthetic trees and sdists; nothing is downloaded,
+built or tested here. tests/integration/test_matrix_real.py checks the
+real pin and matrix.toml.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import VERSION_PATCH, make_patch
-from tools import junit, matrix, sdist
-from tools.patchq import Patch, SeriesEntry, read_patch
-
-BASE = "".join(f"line {n}\n" for n in range(1, 21))
-# Changes line 10, with lines 7-9 and 11-13 as context.
-CHANGE_10 = """
-    diff --git a/pkg/mod.py b/pkg/mod.py
-    --- a/pkg/mod.py
-    +++ b/pkg/mod.py
-    @@ -7,7 +7,7 @@
-     line 7
-     line 8
-     line 9
-    -line 10
-    +LINE 10
-     line 11
-     line 12
-     line 13
-    """
-CHANGE_2 = """
-    diff --git a/pkg/mod.py b/pkg/mod.py
-    --- a/pkg/mod.py
-    +++ b/pkg/mod.py
-    @@ -1,4 +1,4 @@
-     line 1
-    -line 2
-    +LINE 2
-     line 3
-     line 4
-    """
+from tests.tools.throwaway import (
+    BASE,
+    CHANGE_2,
+    CHANGE_10,
+    CONNECTOR_PLAIN,
+    CONNECTOR_TIMES,
+    SESSION_PLAIN,
+    SESSION_WRAPS,
+    fake_sdist,
+    make_patch,
+    options,
+    quiet,
+)
+from tools import junit, matrix, matrix_report, patches
+from tools.patches import Patch, SeriesEntry, read_patch
+from tools.project import Pin, ToolError, matrix_pins
 
 
 def patch(tmp_path: Path, name: str, diff: str) -> Patch:
@@ -116,57 +99,30 @@ def test_changed_lines_do_not_apply_and_name_the_hunk(tmp_path: Path) -> None:
     assert got.notes == [
         "b.patch: pkg/mod.py hunk #1 (line 7): does not apply at line 7"
     ]
-
-
-def test_tidy_keeps_notes_it_does_not_know() -> None:
-    assert matrix._tidy("x.py: the change is already in the tree") == (
-        "x.py: the change is already in the tree"
+    [failed] = got.hunks  # values, not only words
+    assert (failed.patch, failed.hunk.file, failed.hunk.number) == (
+        "b.patch",
+        "pkg/mod.py",
+        1,
+    )
+    assert (failed.hunk.outcome, failed.hunk.line, failed.hunk.old_line) == (
+        patches.FAILED,
+        7,
+        7,
     )
 
 
+def test_a_change_already_in_the_tree_is_named_by_file(tmp_path: Path) -> None:
+    pristine = tree(tmp_path, BASE.replace("line 10\n", "LINE 10\n"))
+    got = matrix.apply_series(
+        pristine, tmp_path / "out", [patch(tmp_path, "a.patch", CHANGE_10)]
+    )
+    assert got.status == matrix.NO
+    assert [h.hunk.outcome for h in got.hunks][:1] == [patches.ALREADY]
+    assert got.notes[0] == "a.patch: pkg/mod.py: the change is already in the tree"
+
+
 # ---------------------------------------------------------------- upstream
-
-SESSION_WRAPS = """
-from .helpers import ceil_timeout
-
-class ClientSession:
-    async def _request(self, req, traces, real_timeout):
-        try:
-            async with ceil_timeout(
-                real_timeout.connect, ceil_threshold=real_timeout.ceil_threshold
-            ):
-                conn = await self._connector.connect(
-                    req, traces=traces, timeout=real_timeout
-                )
-        except TimeoutError:
-            raise
-        return conn
-"""
-SESSION_PLAIN = """
-class ClientSession:
-    async def _request(self, req, traces, real_timeout):
-        async with helpers.ceil_timeout(real_timeout.total):
-            await self._prepare()  # a timeout around something else
-        return await self._connector.connect(req, traces=traces, timeout=real_timeout)
-"""
-CONNECTOR_PLAIN = """
-class BaseConnector:
-    async def connect(self, req, traces, timeout):
-        return await self._create_connection(req, traces, timeout)
-
-class TCPConnector(BaseConnector):
-    async def _create_connection(self, req, traces, timeout):
-        async with ceil_timeout(timeout.sock_connect):  # not the connect timeout
-            pass
-"""
-CONNECTOR_TIMES = """
-class BaseConnector:
-    async def connect(self, req, traces, timeout):
-        if (conn := await self._get(req.connection_key, traces)) is not None:
-            return conn
-        async with helpers.ceil_timeout(timeout.connect, timeout.ceil_threshold):
-            return await self._create_connection(req, traces, timeout)
-"""
 
 
 def source_tree(tmp_path: Path, client: str, connector: str) -> Path:
@@ -194,46 +150,7 @@ def test_detect_where_the_connect_timeout_is(
     assert (got.session_wraps, got.connector_times, got.moved) == (wraps, times, moved)
 
 
-def test_detect_on_the_real_3_10_10_sources(tmp_path: Path, cached_sdist: Path) -> None:
-    with tarfile.open(cached_sdist) as tar:
-        files = {
-            name: tar.extractfile(f"aiohttp-3.10.10/aiohttp/{name}").read().decode()  # type: ignore[union-attr]
-            for name in ("client.py", "connector.py")
-        }
-    got = matrix.detect(
-        source_tree(tmp_path, files["client.py"], files["connector.py"])
-    )
-    assert got == matrix.Upstream(session_wraps=True, connector_times=False)
-
-
 # ---------------------------------------------------------------- versions
-
-
-def fake_sdist(cache: Path, version: str, client: str, connector: str) -> sdist.Pin:
-    """A tiny aiohttp-<version>.tar.gz in cache, pinned to its own sha256."""
-    name = f"aiohttp-{version}.tar.gz"
-    cache.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(cache / name, "w:gz") as tar:
-        for rel, text in (("client.py", client), ("connector.py", connector)):
-            data = text.encode()
-            info = tarfile.TarInfo(f"aiohttp-{version}/aiohttp/{rel}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return sdist.Pin("aiohttp", version, name, sdist.sha256_of(cache / name))
-
-
-def options(tmp_path: Path, patches: list[Patch]) -> matrix.Options:
-    return matrix.Options(
-        patches,
-        out=tmp_path / "out",
-        cache_dir=tmp_path / "cache",
-        tests=False,
-        main_version="3.10.10",
-    )
-
-
-def quiet(step: str) -> None:
-    pass
 
 
 def test_release_with_the_change_is_already_upstream(tmp_path: Path) -> None:
@@ -256,46 +173,27 @@ def test_release_without_the_change_gets_the_series_applied(tmp_path: Path) -> N
 def test_sdist_failing_its_pin_is_refused(tmp_path: Path) -> None:
     opts = options(tmp_path, [])
     pin = fake_sdist(opts.cache_dir, "9.9.9", SESSION_PLAIN, CONNECTOR_TIMES)
-    wrong = sdist.Pin(pin.name, pin.version, pin.sdist, "0" * 64)
+    wrong = Pin(pin.name, pin.version, pin.sdist, "0" * 64)
     row = matrix.check_version(wrong, opts, quiet)
     assert (row.sha256, row.applies) == ("MISMATCH", matrix.REFUSED)
     assert "sha256 is" in row.details[0]
     assert not row.ok
 
 
-def test_real_3_10_10_with_a_throwaway_series(
-    tmp_path: Path, cached_sdist: Path
-) -> None:
-    version_patch = tmp_path / "version.patch"
-    version_patch.write_text(VERSION_PATCH)
-    opts = options(
-        tmp_path, [read_patch(SeriesEntry("version.patch", version_patch, 1))]
-    )
-    opts.cache_dir.mkdir()
-    os.link(cached_sdist, opts.cache_dir / cached_sdist.name)
-    steps: list[str] = []
-    row = matrix.check_version(sdist.load_pin(), opts, steps.append)
-    assert (row.sha256, row.applies, row.details, row.main) == (
-        "verified",
-        matrix.ZERO_FUZZ,
-        [],
-        True,
-    )
-    assert row.ok
-    assert steps == ["fetching", "unpacking", "applying"]
+MAIN = Pin("aiohttp", "3.10.10", "aiohttp-3.10.10.tar.gz", "e" * 64)  # synthetic
 
 
 def test_pins_are_sorted_by_release_and_exclude_the_main_pin(tmp_path: Path) -> None:
-    main = sdist.load_pin()
+    main = MAIN
     toml = tmp_path / "matrix.toml"
     toml.write_text(
         f'[sdists]\n"3.10.11" = "{"b" * 64}"\n"3.10.9" = "{"a" * 64}"\n'
         f'"3.10.2" = "{"c" * 64}"\n"3.10.10" = "{main.sha256}"\n'
     )
-    pins = matrix.load_pins(toml, main)
+    pins = matrix_pins(toml, main)
     assert [p.version for p in pins] == ["3.10.2", "3.10.9", "3.10.10", "3.10.11"]
     assert pins[2] is main
-    assert pins[1] == sdist.Pin("aiohttp", "3.10.9", "aiohttp-3.10.9.tar.gz", "a" * 64)
+    assert pins[1] == Pin("aiohttp", "3.10.9", "aiohttp-3.10.9.tar.gz", "a" * 64)
     assert [p.version for p in matrix.select(pins, "3.10.10, 3.10.2")] == [
         "3.10.2",
         "3.10.10",
@@ -307,15 +205,8 @@ def test_pins_are_sorted_by_release_and_exclude_the_main_pin(tmp_path: Path) -> 
 def test_a_second_pin_for_the_main_release_is_refused(tmp_path: Path) -> None:
     toml = tmp_path / "matrix.toml"
     toml.write_text(f'[sdists]\n"3.10.10" = "{"d" * 64}"\n')
-    with pytest.raises(matrix.MatrixError, match="upstream.toml pins"):
-        matrix.load_pins(toml)
-
-
-def test_matrix_toml_pins_every_3_10_release() -> None:
-    versions = {p.version for p in matrix.load_pins()}
-    assert {f"3.10.{n}" for n in range(12)} <= versions
-    assert any(v.startswith("3.11.") for v in versions)
-    assert any(v.startswith(("3.12.", "3.13.")) for v in versions)
+    with pytest.raises(ToolError, match="upstream.toml pins"):
+        matrix_pins(toml, MAIN)
 
 
 # ---------------------------------------------------------------- reports
@@ -342,15 +233,13 @@ def sample_rows() -> list[matrix.Row]:
     passed = junit.TestResult(26, 0, 0)
     return [
         matrix.Row("3.10.0", "verified", matrix.NO, ["a.patch: x.py | y hunk #1"]),
-        matrix.Row(
-            "3.10.10", "verified", matrix.ZERO_FUZZ, [], "26 passed", passed, True
-        ),
+        matrix.Row("3.10.10", "verified", matrix.ZERO_FUZZ, [], [], passed, True),
         matrix.Row("3.10.11", "verified", matrix.UPSTREAM, ["moved", "second"]),
     ]
 
 
 def test_markdown_table_has_a_row_per_release() -> None:
-    text = matrix.render_markdown(sample_rows(), ["a.patch"], "3.11.7")
+    text = matrix_report.render_markdown(sample_rows(), ["a.patch"], "3.11.7")
     lines = text.splitlines()
     header = lines.index("| version | sha256 | applies | details | behaviour tests |")
     assert lines[header + 1] == "| --- | --- | --- | --- | --- |"
@@ -363,7 +252,7 @@ def test_markdown_table_has_a_row_per_release() -> None:
 
 
 def test_json_report_round_trips() -> None:
-    data = json.loads(matrix.render_json(sample_rows(), ["a.patch"], "3.11.7"))
+    data = json.loads(matrix_report.render_json(sample_rows(), ["a.patch"], "3.11.7"))
     assert data["series"] == ["a.patch"]
     assert [r["applies"] for r in data["rows"]] == [
         "no",
@@ -371,6 +260,7 @@ def test_json_report_round_trips() -> None:
         "already upstream",
     ]
     assert data["rows"][1]["test_result"]["passed"] == 26
+    assert data["rows"][1]["tests"] == "26 passed"  # rendered from the counts
     assert data["rows"][0]["test_result"] is None
 
 
@@ -383,11 +273,18 @@ def test_main_pin_is_ok_only_when_clean_and_green() -> None:
 
 
 def test_build_key_follows_the_patches(tmp_path: Path) -> None:
-    pin = sdist.load_pin()
+    pin = MAIN
     a, b = patch(tmp_path, "a.patch", CHANGE_10), patch(tmp_path, "b.patch", CHANGE_2)
     assert matrix.build_key(pin, [a]) == matrix.build_key(pin, [a])
     assert matrix.build_key(pin, [a]) != matrix.build_key(pin, [b])
     assert matrix.build_key(pin, [a]) != matrix.build_key(pin, [])
+
+
+def moved(number: int, line: int, lines: int) -> patches.HunkResult:
+    header = f"@@ -{line},7 +{line},7 @@"
+    plural = "line" if lines == 1 else "lines"
+    detail = f"(offset {lines} {plural})"
+    return patches.HunkResult("f", number, header, patches.MOVED, line, detail)
 
 
 def test_markdown_names_each_patch_once_per_row() -> None:
@@ -395,15 +292,29 @@ def test_markdown_names_each_patch_once_per_row() -> None:
         "3.10.9",
         "verified",
         matrix.OFFSETS,
+        [],
         [
-            "a.patch: f hunk #1: offset 1 line",
-            "a.patch: f hunk #2: offset 2 lines",
-            "b.patch: g hunk #1: offset 3 lines",
-            "failed: t::x",
+            matrix_report.PatchHunk("a.patch", moved(1, 4, 1)),
+            matrix_report.PatchHunk("a.patch", moved(2, 20, 2)),
+            matrix_report.PatchHunk("b.patch", moved(1, 9, 3)),
         ],
+        junit.TestResult(25, 1, 0, ["t::x"]),
     )
-    text = matrix.render_markdown([row], ["a.patch", "b.patch"], "3.11.7")
+    text = matrix_report.render_markdown([row], ["a.patch", "b.patch"], "3.11.7")
     assert (
-        "| a.patch: f hunk #1: offset 1 line; f hunk #2: offset 2 lines<br>"
-        "b.patch: g hunk #1: offset 3 lines<br>failed: t::x |"
+        "| a.patch: f hunk #1 (line 4): offset 1 line; f hunk #2 (line 20): "
+        "offset 2 lines<br>b.patch: f hunk #1 (line 9): offset 3 lines<br>"
+        "failed: t::x | 25 passed, 1 failed |"
     ) in text
+    data = json.loads(matrix_report.render_json([row], ["a.patch"], "3.11.7"))
+    assert data["rows"][0]["hunks"][1] == {
+        "patch": "a.patch",
+        "hunk": {
+            "file": "f",
+            "number": 2,
+            "header": "@@ -20,7 +20,7 @@",
+            "outcome": "moved",
+            "line": 20,
+            "detail": "(offset 2 lines)",
+        },
+    }

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.tools.test_matrix import (
+from tests.tools.throwaway import (
     CHANGE_2,
     CHANGE_10,
     CONNECTOR_TIMES,
     SESSION_PLAIN,
     fake_sdist,
+    make_patch,
     options,
     quiet,
 )
-from tests.tools.throwaway import ROOT, make_patch
-from tools import dep3, matrix
-from tools.patchq import Patch, SeriesEntry, read_patch, read_series
+from tools import matrix, matrix_report
+from tools.patches import Patch, SeriesEntry, read_patch
 
 UPSTREAM_FIELDS = """\
 Bug: https://github.com/aio-libs/aiohttp/issues/9598
@@ -68,7 +68,7 @@ def test_reports_say_what_to_drop_where(tmp_path: Path) -> None:
         matrix.Row("3.10.11", "verified", matrix.UPSTREAM, drop=["0001-move.patch"]),
     ]
     upstream = matrix.applied_upstream(patches)
-    text = matrix.render_markdown(rows, names, "3.11.7", upstream)
+    text = matrix_report.render_markdown(rows, names, "3.11.7", upstream)
     section = text[text.index("## Patches upstream has") :].splitlines()
     assert section[2:] == [
         "| patch | applied upstream | drop at |",
@@ -80,7 +80,7 @@ def test_reports_say_what_to_drop_where(tmp_path: Path) -> None:
         "| --- | --- | --- |",
         "| 3.10.11 | `0001-move.patch` | `0002-ours.patch` |",
     ]
-    data = json.loads(matrix.render_json(rows, names, "3.11.7", upstream))
+    data = json.loads(matrix_report.render_json(rows, names, "3.11.7", upstream))
     assert data["applied_upstream"] == {
         "0001-move.patch": {
             "release": "3.10.11",
@@ -92,19 +92,6 @@ def test_reports_say_what_to_drop_where(tmp_path: Path) -> None:
 
 def test_a_series_without_the_field_drops_nothing(tmp_path: Path) -> None:
     rows = [matrix.Row("3.10.11", "verified", matrix.UPSTREAM)]
-    text = matrix.render_markdown(rows, ["a.patch"], "3.11.7", {})
+    text = matrix_report.render_markdown(rows, ["a.patch"], "3.11.7", {})
     assert "No patch names an upstream release" in text
     assert "| release | drop | keep |" not in text
-
-
-def test_real_series_applied_upstream_fields_name_a_release_and_a_change() -> None:
-    """The form make matrix can act on: "<release>, <upstream URL>"."""
-    entries = read_series(ROOT / "patches")
-    for entry in entries:
-        found = dep3.applied_upstream(read_patch(entry).message)
-        if found is not None:
-            assert found.release, entry.name
-            assert any(
-                r.startswith("https://github.com/aio-libs/aiohttp/")
-                for r in found.references
-            ), entry.name

@@ -24,6 +24,7 @@ from tests.tools.throwaway import (
     Project,
     line_patch,
     make_patch,
+    pin_text,
     small_files,
 )
 
@@ -418,6 +419,11 @@ def test_the_makefile_quotes_paths_with_a_space(tmp_path: Path) -> None:
     spaced = tmp_path / "a dir"
     spaced.mkdir()
     shutil.copy(ROOT / "Makefile", spaced / "Makefile")
+    # the Makefile asks the tools for its paths and pins
+    shutil.copytree(
+        ROOT / "tools", spaced / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (spaced / "upstream.toml").write_text(pin_text("1.0", "0" * 64))
     done = subprocess.run(
         ["make", "-n", "test-upstream-selected", "test-upstream-pristine"],
         cwd=spaced,

@@ -1,7 +1,10 @@
 """Throwaway projects in a temp dir, for the tooling tests.
 
-A throwaway project is a copy of tools/ and upstream.toml with its own
-patches/ and build/; the cached sdist is linked in, so no test downloads.
+A throwaway project is a copy of tools/ with its own upstream.toml,
+patches/ and build/; its commands run with AIOHTTP_SERIES_ROOT pointing at
+it. Its pin is a synthetic sdist made here (a few aiohttp-like files, or
+lines.txt), so no test downloads or needs the real pin. Also the small
+sources and patches the matrix tests share.
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import sdist
+from tools import matrix, sdist
+from tools.patches import Patch
+from tools.project import ROOT_VARIABLE, Pin, load_pin, require_checkout
 
-ROOT = sdist.ROOT
+# This checkout: where tools/ is copied from (never a throwaway root).
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_patch(subject: str, diff: str, *, body: str = "") -> str:
@@ -40,20 +47,23 @@ def make_patch(subject: str, diff: str, *, body: str = "") -> str:
     )
 
 
-VERSION_PATCH = make_patch(
-    "Mark the version",
-    """
-    diff --git a/aiohttp/__init__.py b/aiohttp/__init__.py
-    --- a/aiohttp/__init__.py
-    +++ b/aiohttp/__init__.py
-    @@ -1,3 +1,3 @@
-    -__version__ = "3.10.10"
-    +__version__ = "3.10.10+test"
-     
-     from typing import TYPE_CHECKING, Tuple
-    """,
-    body="Why: to see it in the checkout.\n\nForwarded: not-needed",
-)
+def version_patch(version: str) -> str:
+    """Marks aiohttp/__init__.py's version (of the sdist fake_aiohttp makes)."""
+    return make_patch(
+        "Mark the version",
+        f"""
+        diff --git a/aiohttp/__init__.py b/aiohttp/__init__.py
+        --- a/aiohttp/__init__.py
+        +++ b/aiohttp/__init__.py
+        @@ -1,3 +1,3 @@
+        -__version__ = "{version}"
+        +__version__ = "{version}+test"
+         
+         from typing import TYPE_CHECKING, Tuple
+        """,
+        body="Why: to see it in the checkout.\n\nForwarded: not-needed",
+    )
+
 
 LOG_PATCH = make_patch(
     "Rename the access logger",
@@ -69,6 +79,32 @@ LOG_PATCH = make_patch(
      client_logger = logging.getLogger("aiohttp.client")
      internal_logger = logging.getLogger("aiohttp.internal")
     """,
+)
+
+
+PROBE_TEST = """
+    diff --git a/tests/test_probe.py b/tests/test_probe.py
+    new file mode 100644
+    --- /dev/null
+    +++ b/tests/test_probe.py
+    @@ -0,0 +1,9 @@
+    +from aiohttp.log import access_logger, internal_logger
+    +
+    +
+    +def test_access_logger_renamed() -> None:
+    +    assert access_logger.name == "aiohttp.access2"
+    +
+    +
+    +async def test_internal_logger_kept() -> None:
+    +    assert internal_logger.name == "aiohttp.internal"
+"""
+
+# adds a test that fails without the patch, and one that passes without it
+PROBED_LOG_PATCH = (
+    LOG_PATCH.rstrip("\n")
+    + "\n"
+    + "\n".join(line[4:] for line in PROBE_TEST.strip("\n").splitlines())
+    + "\n"
 )
 
 
@@ -88,6 +124,15 @@ class Project:
         lines = series if series is not None else "".join(f"{n}\n" for n in patches)
         (pdir / "series").write_text(lines)
 
+    @property
+    def pin_file(self) -> Path:
+        return self.root / "upstream.toml"
+
+    @property
+    def version(self) -> str:
+        """The release this project pins."""
+        return load_pin(self.pin_file).version
+
     def run(
         self, *args: str, module: str = "tools.patchq", python: str = sys.executable
     ) -> subprocess.CompletedProcess[str]:
@@ -96,6 +141,7 @@ class Project:
             cwd=self.root,
             capture_output=True,
             text=True,
+            env={**os.environ, ROOT_VARIABLE: str(self.root)},
         )
 
     def pin(self, version: str, files: dict[str, str | bytes]) -> str:
@@ -208,3 +254,164 @@ def pin_text(version: str, sha: str) -> str:
         "\n[series]\n"
         'label = "test"\n'
     )
+
+
+# ---------------------------------------------------------------- an aiohttp-like sdist
+
+FAKE_VERSION = "7.8.9"  # no real release: nothing may depend on the real pin
+LOG_LINES = [
+    "import logging",
+    "",
+    'access_logger = logging.getLogger("aiohttp.access")',
+    'client_logger = logging.getLogger("aiohttp.client")',
+    'internal_logger = logging.getLogger("aiohttp.internal")',
+    'server_logger = logging.getLogger("aiohttp.server")',
+    'web_logger = logging.getLogger("aiohttp.web")',
+]
+
+
+def fake_aiohttp(version: str) -> dict[str, str | bytes]:
+    """The files of the real sdist the queue treats specially, small.
+
+    vendor/llhttp/.git is a submodule pointer git cannot track; the
+    generated llhttp sources are hidden by the sdist's own .gitignore;
+    aiohttp.egg-info is rewritten by any build.
+    """
+    return {
+        "aiohttp/__init__.py": (
+            f'__version__ = "{version}"\n\nfrom typing import TYPE_CHECKING, Tuple\n'
+        ),
+        "aiohttp/log.py": "".join(f"{line}\n" for line in LOG_LINES),
+        "aiohttp.egg-info/SOURCES.txt": "aiohttp/__init__.py\naiohttp/log.py\n",
+        "vendor/llhttp/.git": "gitdir: ../../.git/modules/vendor/llhttp\n",
+        "vendor/llhttp/.gitignore": "build/\n",
+        "vendor/llhttp/build/c/llhttp.c": "/* generated */\n",
+    }
+
+
+# ---------------------------------------------------------------- matrix
+
+BASE = "".join(f"line {n}\n" for n in range(1, 21))  # pkg/mod.py
+# Changes line 10, with lines 7-9 and 11-13 as context.
+CHANGE_10 = """
+    diff --git a/pkg/mod.py b/pkg/mod.py
+    --- a/pkg/mod.py
+    +++ b/pkg/mod.py
+    @@ -7,7 +7,7 @@
+     line 7
+     line 8
+     line 9
+    -line 10
+    +LINE 10
+     line 11
+     line 12
+     line 13
+    """
+CHANGE_2 = """
+    diff --git a/pkg/mod.py b/pkg/mod.py
+    --- a/pkg/mod.py
+    +++ b/pkg/mod.py
+    @@ -1,4 +1,4 @@
+     line 1
+    -line 2
+    +LINE 2
+     line 3
+     line 4
+    """
+
+SESSION_WRAPS = """
+from .helpers import ceil_timeout
+
+class ClientSession:
+    async def _request(self, req, traces, real_timeout):
+        try:
+            async with ceil_timeout(
+                real_timeout.connect, ceil_threshold=real_timeout.ceil_threshold
+            ):
+                conn = await self._connector.connect(
+                    req, traces=traces, timeout=real_timeout
+                )
+        except TimeoutError:
+            raise
+        return conn
+"""
+SESSION_PLAIN = """
+class ClientSession:
+    async def _request(self, req, traces, real_timeout):
+        async with helpers.ceil_timeout(real_timeout.total):
+            await self._prepare()  # a timeout around something else
+        return await self._connector.connect(req, traces=traces, timeout=real_timeout)
+"""
+CONNECTOR_PLAIN = """
+class BaseConnector:
+    async def connect(self, req, traces, timeout):
+        return await self._create_connection(req, traces, timeout)
+
+class TCPConnector(BaseConnector):
+    async def _create_connection(self, req, traces, timeout):
+        async with ceil_timeout(timeout.sock_connect):  # not the connect timeout
+            pass
+"""
+CONNECTOR_TIMES = """
+class BaseConnector:
+    async def connect(self, req, traces, timeout):
+        if (conn := await self._get(req.connection_key, traces)) is not None:
+            return conn
+        async with helpers.ceil_timeout(timeout.connect, timeout.ceil_threshold):
+            return await self._create_connection(req, traces, timeout)
+"""
+
+
+def fake_sdist(cache: Path, version: str, client: str, connector: str) -> Pin:
+    """A tiny aiohttp-<version>.tar.gz in cache, pinned to its own sha256."""
+    name = f"aiohttp-{version}.tar.gz"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(cache / name, "w:gz") as tar:
+        for rel, text in (("client.py", client), ("connector.py", connector)):
+            data = text.encode()
+            info = tarfile.TarInfo(f"aiohttp-{version}/aiohttp/{rel}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return Pin("aiohttp", version, name, sdist.sha256_of(cache / name))
+
+
+def options(tmp_path: Path, patches: list[Patch]) -> matrix.Options:
+    """Matrix options for synthetic sdists: no build, no tests."""
+    return matrix.Options(
+        patches,
+        out=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        tests=False,
+        main_version=FAKE_VERSION,
+    )
+
+
+def quiet(step: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- the real pin
+
+
+def real_sdist() -> Path:
+    """The real pinned sdist, which `make apply` fetched: for tests/integration.
+
+    Fails (never skips) without the checkout, so `make test` cannot pass
+    them silently before `make apply`.
+    """
+    require_checkout()
+    return sdist.fetch(load_pin())
+
+
+def real_pin_project(root: Path) -> Project:
+    """A throwaway project with the real pin and sdist and an empty series."""
+    shutil.copytree(
+        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
+    archive = real_sdist()
+    (root / "build" / "cache").mkdir(parents=True)
+    os.link(archive, root / "build" / "cache" / archive.name)
+    project = Project(root)
+    project.write_series({})
+    return project

@@ -1,5 +1,6 @@
 """The real series in patches/: applies with quilt and git am as with make
-apply, round-trips through refresh, and carries its DEP-3 facts."""
+apply, round-trips through refresh, and carries its DEP-3 facts. Needs the
+real sdist: run by `make test` after `make apply`."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, Project
-from tools import patchq, sdist
+from tests.tools.throwaway import Project, real_pin_project, real_sdist
+from tools import sdist
+from tools.patches import read_series
+from tools.project import PATCHES, load_pin
 
-PATCHES = ROOT / "patches"
 GIT_ENV = {
     **os.environ,
     "GIT_CONFIG_GLOBAL": os.devnull,
@@ -35,7 +37,8 @@ def files_of(tree: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def real_project(project: Project) -> Project:
+def real_project(tmp_path: Path) -> Project:
+    project = real_pin_project(tmp_path / "proj")
     shutil.rmtree(project.root / "patches")
     shutil.copytree(PATCHES, project.root / "patches")
     done = project.run("apply")
@@ -44,22 +47,22 @@ def real_project(project: Project) -> Project:
 
 
 @pytest.fixture
-def pristine_tree(tmp_path: Path, cached_sdist: Path) -> Path:
+def pristine_tree(tmp_path: Path) -> Path:
     tree = tmp_path / "pristine"
-    sdist.unpack(cached_sdist, tree)
+    sdist.unpack(real_sdist(), tree)
     (tree / "vendor/llhttp/.git").unlink()
     return tree
 
 
 def test_series_lists_every_patch_file() -> None:
-    listed = {e.name for e in patchq.read_series(PATCHES)}
+    listed = {e.name for e in read_series(PATCHES)}
     on_disk = {p.name for p in PATCHES.glob("*.patch")}
     assert listed == on_disk
     assert listed, "the series is empty"
 
 
 def test_every_patch_carries_dep3_facts() -> None:
-    for entry in patchq.read_series(PATCHES):
+    for entry in read_series(PATCHES):
         header = entry.path.read_text().split("\n---\n", 1)[0]
         assert "\nForwarded: " in header, entry.name
         assert "\nLast-Update: " in header, entry.name
@@ -96,12 +99,12 @@ def test_git_am_applies_the_series(real_project: Project, pristine_tree: Path) -
     git("init", "-q")
     git("add", "-A", "-f")
     git("commit", "-q", "-m", "pristine")
-    mails = [str(e.path) for e in patchq.read_series(PATCHES)]
+    mails = [str(e.path) for e in read_series(PATCHES)]
     git("am", "--quiet", *mails)
     assert files_of(pristine_tree) == files_of(real_project.checkout)
     fmt = "--format=%an <%ae> %aI %s"
     assert git("log", fmt, f"HEAD~{len(mails)}..") == real_project.git(
-        "log", fmt, "v3.10.10.."
+        "log", fmt, f"{load_pin().tag}.."
     )
 
 

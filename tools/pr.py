@@ -212,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         "--email", help="sender's email (default: git config user.email)"
     )
     args = parser.parse_args(argv)
+    from_ = sender(args.name, args.email)  # the likelier mistake: say it first
     pin = load_pin()
-    mbox = export_pr(from_=sender(args.name, args.email), pin=pin)
+    mbox = export_pr(from_=from_, pin=pin)
     n = len(re.findall(r"^Subject: \[PATCH [1-9]\d*/\d+\]", mbox.read_text(), re.M))
     out = mbox.parent.relative_to(ROOT)
     print(f"""wrote {out}/: 0000-cover-letter.patch, {n} patches, and {MBOX} (the

@@ -5,10 +5,13 @@ PYTHON ?= python3
 # UPSTREAM_VERSION, UPSTREAM_TAG, SERIES_VERSION): make writes them to
 # build/project.mk, rereads it, and rewrites it when upstream.toml changes.
 PROJECT_MK := build/project.mk
+ifneq ($(MAKECMDGOALS),clean)  # clean needs none: a broken pin cannot stop it
 include $(PROJECT_MK)
+endif
 $(PROJECT_MK): upstream.toml tools/project.py
 	@mkdir -p $(@D)
-	@$(PYTHON) -m tools.project make-vars >$@.tmp && mv $@.tmp $@
+	@$(PYTHON) -m tools.project make-vars >$@.tmp || { rm -f $@.tmp; exit 1; }
+	@mv $@.tmp $@
 FORCE_FLAG := $(if $(FORCE),--force)
 # Debian packages that targets call; installed when missing (needs root).
 DEBIAN_PACKAGES := patch quilt

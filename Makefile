@@ -1,8 +1,17 @@
 # Front door. The logic lives in tools/*.py; each target is a line or two.
 #   make apply && make test      everything a fresh machine needs
 PYTHON ?= python3
-VENV := .venv
-PRISTINE := build/venvs/pristine
+# Paths and pins come from the tools (VENV, PRISTINE, AUDIT_VENV, CHECKOUT,
+# UPSTREAM_VERSION, UPSTREAM_TAG, SERIES_VERSION): make writes them to
+# build/project.mk, rereads it, and rewrites it when upstream.toml changes.
+PROJECT_MK := build/project.mk
+ifneq ($(MAKECMDGOALS),clean)  # clean needs none: a broken pin cannot stop it
+include $(PROJECT_MK)
+endif
+$(PROJECT_MK): upstream.toml tools/project.py
+	@mkdir -p $(@D)
+	@$(PYTHON) -m tools.project make-vars >$@.tmp || { rm -f $@.tmp; exit 1; }
+	@mv $@.tmp $@
 FORCE_FLAG := $(if $(FORCE),--force)
 # Debian packages that targets call; installed when missing (needs root).
 DEBIAN_PACKAGES := patch quilt
@@ -13,16 +22,16 @@ UPSTREAM_MODULES := test_connector.py test_client_session.py \
 	test_proxy.py test_client_ws.py
 # Run from the checkout with `bin/pytest`, not `python -m pytest`, so that
 # `import aiohttp` finds the compiled build in the venv, not the sources.
-# $(1): venv, $(2): junit name, $(3): test paths, $(4): tree (build/aiohttp)
+# $(1): venv, $(2): junit name, $(3): test paths, $(4): tree ($(CHECKOUT))
 # Paths quoted: the clone may live in a directory whose name has a space.
-UPSTREAM_PYTEST = cd "$(or $(4),build/aiohttp)" && PYTHONPATH="$(CURDIR)" \
+UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	"$(CURDIR)/$(1)/bin/pytest" -c setup.cfg -o addopts= -p no:cacheprovider \
 	-m "not dev_mode" -q -p tools.pytest_upstream \
 	--deselect-file="$(CURDIR)/tests/upstream-deselect.txt" \
 	--junitxml="$(CURDIR)/build/upstream/$(2).xml" $(3)
 
 .PHONY: apply unapply refresh rebase rebase-continue rebase-abort system-deps venv venv-pristine test test-tools \
-	test-patch test-bench test-upstream-selected test-upstream \
+	test-patch test-bench test-upstream-selected test-integration test-upstream \
 	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
@@ -61,8 +70,10 @@ venv: system-deps
 venv-pristine: system-deps
 	$(PYTHON) -m tools.envs pristine
 
+# test-integration last: the tooling checks that need the real checkout.
 test: venv
 	$(MAKE) test-tools test-patch test-bench test-upstream-selected
+	$(MAKE) test-integration
 
 test-tools:
 	$(VENV)/bin/python -m pytest tests/tools
@@ -73,6 +84,10 @@ test-patch:
 # The benchmarks as quick ordinary tests, so they cannot rot.
 test-bench:
 	$(VENV)/bin/python -m pytest bench
+
+# make pr, changelog and wheel on the real series (needs `make apply`).
+test-integration:
+	$(VENV)/bin/python -m pytest tests/integration
 
 test-upstream-selected:
 	$(call UPSTREAM_PYTEST,$(VENV),selected-modules,$(addprefix tests/,$(UPSTREAM_MODULES)))
@@ -85,12 +100,10 @@ test-upstream: venv
 # Pristine runs pristine's own tests (the series adds tests that need it).
 PRISTINE_SRC := build/upstream/pristine-src
 test-upstream-pristine: venv-pristine
-	rm -rf $(PRISTINE_SRC) && mkdir -p $(PRISTINE_SRC)
-	git -C build/aiohttp archive v$(shell sed -n 's/^version = "\(.*\)"/\1/p' upstream.toml) \
-		| tar -x -C $(PRISTINE_SRC)
+	$(PYTHON) -m tools.envs pristine --export-source $(PRISTINE_SRC)
 	$(call UPSTREAM_PYTEST,$(PRISTINE),whole-suite-pristine,tests,$(PRISTINE_SRC))
 
-# Our behaviour tests against pristine 3.10.10: passes only when exactly the
+# Our behaviour tests against pristine $(UPSTREAM_VERSION): passes only when exactly the
 # tests marked proves_patch fail there (strict xfail) and all others pass.
 # Then the tests each patch adds to aiohttp's suite: they must fail, in
 # bounded time, on pristine and without the patch, and pass with it.
@@ -146,13 +159,12 @@ audit: venv
 audit-addons: system-deps
 	$(PYTHON) -m tools.envs audit
 	mkdir -p build/audit
-	build/venvs/audit/bin/python -m tools.audit | tee build/audit/addons.md
+	$(AUDIT_VENV)/bin/python -m tools.audit | tee build/audit/addons.md
 
 # Keeps the sdist cache, the checkout and the backups FORCE=1 made
 # (build/aiohttp.discarded/, build/patches.discarded/); first finishes a
 # swap that a killed apply/refresh left, so no temp dir holds user work.
+# Each tool says what is its own (tools.project.OUTPUTS).
 clean:
 	$(PYTHON) -m tools.patchq recover
-	rm -rf build/venvs build/bench build/pr build/upstream build/wheel \
-		build/matrix build/audit build/tmp* build/.aiohttp.* dist dist.sha256 \
-		.tox $(VENV)
+	$(PYTHON) -m tools.project clean

@@ -16,20 +16,18 @@ from pathlib import Path
 
 import towncrier
 
-from tools import sdist
-from tools.compat import tomllib
-from tools.patchq import CHECKOUT
-
-ROOT = sdist.ROOT
-
-
-def series_version() -> str:
-    pin = sdist.load_pin()
-    label = tomllib.loads(sdist.PIN_FILE.read_text())["series"]["label"]
-    return f"{pin.version}+{label}"
+from tools.cli import reports_errors
+from tools.project import (
+    CHECKOUT,
+    ROOT,
+    SeriesVersion,
+    ToolError,
+    require_checkout,
+    series_version,
+)
 
 
-def _draft(directory: Path, config: Path, version: str, name: str) -> str:
+def _draft(directory: Path, config: Path, version: SeriesVersion, name: str) -> str:
     done = subprocess.run(
         [
             sys.executable,
@@ -42,7 +40,7 @@ def _draft(directory: Path, config: Path, version: str, name: str) -> str:
             "--dir",
             str(directory),
             "--version",
-            version,
+            str(version),
             "--name",
             name,
             "--date",
@@ -53,11 +51,11 @@ def _draft(directory: Path, config: Path, version: str, name: str) -> str:
         check=False,
     )
     if done.returncode:
-        raise SystemExit(f"error: towncrier failed in {directory}:\n{done.stderr}")
+        raise ToolError(f"{directory}: towncrier failed:\n{done.stderr}")
     return done.stdout
 
 
-def aiohttp_draft(tree: Path = CHECKOUT) -> str:
+def aiohttp_draft(tree: Path = CHECKOUT, version: SeriesVersion | None = None) -> str:
     """aiohttp's changelog draft of the fragments the series adds."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -67,23 +65,28 @@ def aiohttp_draft(tree: Path = CHECKOUT) -> str:
         (work / "CHANGES").mkdir(exist_ok=True)
         default = Path(towncrier.__file__).parent / "templates" / "default.rst"
         shutil.copy(default, work / "CHANGES" / ".TEMPLATE.rst")
-        return _draft(work, work / "pyproject.toml", series_version(), "aiohttp")
+        version = version or series_version()
+        return _draft(work, work / "pyproject.toml", version, "aiohttp")
 
 
-def our_draft() -> str:
+def our_draft(root: Path = ROOT, version: SeriesVersion | None = None) -> str:
+    """This project's draft: CHANGES/ under root, its pyproject.toml's config."""
     return _draft(
-        ROOT,
-        ROOT / "pyproject.toml",
-        series_version(),
+        root,
+        root / "pyproject.toml",
+        version or series_version(),
         "aiohttp connect-timeout series",
     )
 
 
+@reports_errors
 def main() -> int:
+    version = series_version()
+    require_checkout(CHECKOUT)
     print("=" * 30, "aiohttp (CHANGES/ in build/aiohttp)", "=" * 30)
-    print(aiohttp_draft())
+    print(aiohttp_draft(CHECKOUT, version))
     print("=" * 30, "this series (CHANGES/)", "=" * 30)
-    print(our_draft())
+    print(our_draft(ROOT, version))
     return 0
 
 

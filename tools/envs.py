@@ -6,45 +6,45 @@
                                     aiohttp built from the pristine tag
     python -m tools.envs audit      build/venvs/audit: the patched build and
                                     the add-ons in requirements/audit.txt
+    python -m tools.envs pristine --export-source DIR
+                                    DIR: the pinned tag's files, no venv
 
 aiohttp is compiled with its C extensions from a clean export of the
 checkout, so building never leaves artefacts in build/aiohttp. Each step is
-skipped when its inputs are unchanged.
+skipped when its inputs are unchanged (the venv's stamp records them).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
-import subprocess
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from tools import sdist
 from tools.cli import reports_errors
-from tools.patchq import CHECKOUT, QueueError, git
+from tools.project import (
+    BUILD,
+    CHECKOUT,
+    CONSTRAINTS,
+    REQUIREMENTS,
+    VENVS,
+    export_tree,
+    files_digest,
+    git,
+    git_identity,
+    load_pin,
+    make_venv,
+    pip,
+    read_stamp,
+    require_checkout,
+    venv_python,
+    write_stamp,
+)
 
-ROOT = sdist.ROOT
-REQUIREMENTS = ROOT / "requirements"
-CONSTRAINTS = REQUIREMENTS / "constraints.txt"
 OUR_REQUIREMENTS = ("tools.txt", "lint.txt", "bench.txt")
-VENVS = {
-    "patched": ROOT / ".venv",
-    "pristine": ROOT / "build" / "venvs" / "pristine",
-    # the patched build next to third-party add-ons, for `make audit-addons`
-    "audit": ROOT / "build" / "venvs" / "audit",
-}
 EXTRA = {"audit": ("audit.txt",)}
-SOURCE_STAMP = "aiohttp-source.json"  # inside the venv: which tree it holds
-STASH_IDENTITY = {
-    "GIT_AUTHOR_NAME": "envs",
-    "GIT_AUTHOR_EMAIL": "envs@localhost",
-    "GIT_COMMITTER_NAME": "envs",
-    "GIT_COMMITTER_EMAIL": "envs@localhost",
-}
+STASH_IDENTITY = git_identity("envs", "envs@localhost")
 
 
 def snapshot(tree: Path, rev: str | None) -> str:
@@ -55,28 +55,15 @@ def snapshot(tree: Path, rev: str | None) -> str:
     return stash or git(tree, "rev-parse", "HEAD").strip()
 
 
-def export(tree: Path, commit: str, dest: Path) -> None:
-    """Write the commit's files to dest (nothing of .git, nothing untracked)."""
-    dest.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(tree), "archive", "--format=tar", commit],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+def export_source(dest: Path, tree: Path = CHECKOUT) -> Path:
+    """dest/: pristine's files (the pinned tag of the checkout), afresh.
 
-
-def pip(venv: Path, *args: str) -> None:
-    cmd = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    env = {k: v for k, v in os.environ.items() if k != "AIOHTTP_NO_EXTENSIONS"}
-    subprocess.run([*cmd, *args], check=True, env=env)
-
-
-def make_venv(venv: Path, python: str = sys.executable) -> Path:
-    """A new venv with the pinned pip and setuptools; returns its python."""
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "pip", "setuptools")
-    return venv / "bin" / "python"
+    What `make test-upstream-pristine` runs pristine's own tests in.
+    """
+    require_checkout(tree)
+    shutil.rmtree(dest, ignore_errors=True)
+    export_tree(tree, load_pin().tag, dest)
+    return dest
 
 
 def ensure(
@@ -93,37 +80,30 @@ def ensure(
     requirements=False leaves the venv's other packages alone (tox installs
     them) and only keeps aiohttp in step with the tree.
     """
-    pin = sdist.load_pin()
+    pin = load_pin()
     venv = venv or VENVS[name]
     extra = EXTRA.get(name, OUR_REQUIREMENTS) if extra is None else extra
     rev = pin.tag if name == "pristine" else None
-    if not (tree / ".git").is_dir():
-        raise QueueError(f"{tree}: no checkout. Run `make apply` first.")
+    require_checkout(tree)
     commit = snapshot(tree, rev)
     tree_id = git(tree, "rev-parse", f"{commit}^{{tree}}").strip()
-    if not (venv / "bin" / "python").exists():
+    if not venv_python(venv).exists():
         make_venv(venv, python)
-    stamp_file = venv / SOURCE_STAMP
-    try:
-        stamp = json.loads(stamp_file.read_text())
-    except (OSError, ValueError):
-        stamp = {}
+    stamp = read_stamp(venv)
     ours = [REQUIREMENTS / f for f in extra if (REQUIREMENTS / f).exists()]
     # aiohttp's own pinned test requirements come from the tree itself.
     upstream_reqs = git(tree, "show", f"{commit}:requirements/test.txt")
-    digest = hashlib.sha256(upstream_reqs.encode())
-    for p in [CONSTRAINTS, *ours]:
-        digest.update(p.name.encode() + b"\0" + p.read_bytes())
-    req_digest = digest.hexdigest() if requirements else stamp.get("requirements")
+    digest = files_digest(CONSTRAINTS, *ours, extra=upstream_reqs)
+    req_digest = digest if requirements else stamp.get("requirements")
     new_reqs = stamp.get("requirements") != req_digest
     if not new_reqs and stamp.get("tree") == tree_id:
         print(f"{venv}: up to date (aiohttp tree {tree_id[:12]})")
         return venv
-    scratch = ROOT / "build" / "tmp"  # make clean removes what a kill leaves
+    scratch = BUILD / "tmp"  # make clean removes what a kill leaves
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="envs-") as tmp:
         src = Path(tmp) / "aiohttp"
-        export(tree, commit, src)
+        export_tree(tree, commit, src)
         if new_reqs:
             args = ["-r", str(src / "requirements" / "test.txt")]
             for r in ours:
@@ -149,10 +129,9 @@ def ensure(
                 "--force-reinstall",
                 str(src),
             )
-    stamp.update(requirements=req_digest, tree=tree_id)
-    stamp["rev"] = rev or "working tree of " + str(tree)
-    stamp_file.write_text(json.dumps(stamp, indent=1) + "\n")
-    print(f"{venv}: aiohttp from {stamp['rev']} (tree {tree_id[:12]})")
+    source = rev or f"working tree of {tree}"
+    write_stamp(venv, requirements=req_digest or "", tree=tree_id, rev=source)
+    print(f"{venv}: aiohttp from {source} (tree {tree_id[:12]})")
     return venv
 
 
@@ -164,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", choices=sorted(VENVS))
+    parser.add_argument(
+        "--export-source",
+        type=Path,
+        metavar="DIR",
+        help="pristine only: write the pinned tag's files to DIR, build no venv",
+    )
     parser.add_argument("--venv", type=Path, help="another venv to install into")
     parser.add_argument(
         "--aiohttp-only",
@@ -171,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         help="install only aiohttp (for venvs whose packages tox manages)",
     )
     args = parser.parse_args(argv)
+    if args.export_source is not None:
+        if args.name != "pristine":
+            parser.error("--export-source is for `pristine` only")
+        export_source(args.export_source)
+        return 0
     ensure(args.name, venv=args.venv, requirements=not args.aiohttp_only)
     return 0
 

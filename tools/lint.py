@@ -20,10 +20,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from tools import patchq, sdist
-from tools.envs import export
+from tools.cli import reports_errors
+from tools.project import CHECKOUT, ROOT, export_tree, git, load_pin, require_checkout
 
-ROOT = sdist.ROOT
 MYPY_FLAGS = (
     "--follow-imports=silent",
     "--check-untyped-defs",
@@ -68,19 +67,18 @@ def findings(tree: Path, files: list[str]) -> Counter[str]:
     return found
 
 
-def lint_series(tree: Path = patchq.CHECKOUT) -> list[str]:
+def lint_series(tree: Path = CHECKOUT) -> list[str]:
     """Findings the series adds over pristine; empty when it adds none."""
-    tag = sdist.load_pin().tag
-    changed = patchq.git(
-        tree, "diff", "--name-only", "--diff-filter=AM", f"{tag}..HEAD"
-    )
+    tag = load_pin().tag
+    require_checkout(tree)
+    changed = git(tree, "diff", "--name-only", "--diff-filter=AM", f"{tag}..HEAD")
     files = [f for f in changed.split() if f.endswith(".py")]
     if not files:
         return []
     with tempfile.TemporaryDirectory() as tmp:
         pristine, patched = Path(tmp) / "pristine", Path(tmp) / "patched"
-        export(tree, tag, pristine)
-        export(tree, "HEAD", patched)
+        export_tree(tree, tag, pristine)
+        export_tree(tree, "HEAD", patched)
         existing = [f for f in files if (pristine / f).exists()]
         before = findings(pristine, existing)
         after = findings(patched, files)
@@ -125,6 +123,7 @@ def lint_ours() -> bool:
     return subprocess.run(mypy, cwd=ROOT).returncode == 0 and ok
 
 
+@reports_errors
 def main() -> int:
     new = lint_series()
     for finding in new:

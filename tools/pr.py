@@ -26,16 +26,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools import patchq, sdist
 from tools.changelog import aiohttp_draft
-from tools.cli import ToolError, reports_errors
+from tools.cli import reports_errors
 from tools.dep3 import strip_downstream
 from tools.junit import read_junit
+from tools.project import (
+    BUILD,
+    CHECKOUT,
+    ROOT,
+    Pin,
+    ToolError,
+    git,
+    git_identity,
+    load_pin,
+    require_checkout,
+)
 
-ROOT = sdist.ROOT
-OUT = ROOT / "build" / "pr"
-BENCH_REPORT = ROOT / "build" / "bench" / "report.md"
-UPSTREAM_RESULTS = ROOT / "build" / "upstream"
+OUT = BUILD / "pr"
+BENCH_REPORT = BUILD / "bench" / "report.md"
+UPSTREAM_RESULTS = BUILD / "upstream"
+DESELECT = ROOT / "tests" / "upstream-deselect.txt"
 MBOX = "aiohttp-connect-timeout.mbox"
 
 
@@ -73,31 +83,32 @@ def upstream_summary(results: Path = UPSTREAM_RESULTS) -> str:
     return "\n".join(lines) or "- not run yet: `make test` or `make test-upstream`"
 
 
-def cover_blurb(tree: Path = patchq.CHECKOUT) -> str:
+def cover_blurb(pin: Pin, tree: Path = CHECKOUT) -> str:
     bench = (
         BENCH_REPORT.read_text().strip()
         if BENCH_REPORT.exists()
         else "Not measured yet: run `make bench`."
     )
-    deselect = ROOT / "tests" / "upstream-deselect.txt"
     n_deselected = sum(
         1
-        for line in deselect.read_text().splitlines()
+        for line in DESELECT.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     )
     return "\n".join(
         [
             SUMMARY.split("\n", 2)[2].rstrip(),
             "",
-            "Benchmarks (pristine 3.10.10 vs this series, same machine, same run)",
-            "--------------------------------------------------------------------",
+            f"Benchmarks (pristine {pin.version} vs this series, same machine, "
+            "same run)",
+            "-" * 72,
             bench,
             "",
             "aiohttp's own tests on the patched tree",
             "---------------------------------------",
             upstream_summary(),
             f"({n_deselected} environment-bound tests deselected, each with its "
-            "reason in tests/upstream-deselect.txt; the same list passes on 3.10.10.)",
+            "reason in tests/upstream-deselect.txt; the same list passes on "
+            f"{pin.version}.)",
             "",
             "Changelog draft",
             "---------------",
@@ -107,7 +118,7 @@ def cover_blurb(tree: Path = patchq.CHECKOUT) -> str:
 
 
 def git_config(key: str) -> str:
-    """The user's own git config (patchq.git hides it on purpose)."""
+    """The user's own git config (project.git hides it on purpose)."""
     done = subprocess.run(
         ["git", "config", "--get", key], cwd=ROOT, capture_output=True, text=True
     )
@@ -131,54 +142,43 @@ def without_dep3(tree: Path, base: str, repo: Path) -> str:
     """Recreate base..HEAD of tree in repo with the downstream DEP-3 fields
     stripped from each message; authors, dates and trees stay. Returns the
     new HEAD. repo shares tree's objects, so the checkout is not touched."""
-    patchq.git(
-        repo.parent, "clone", "-q", "--shared", "--no-checkout", str(tree), str(repo)
-    )
+    git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(tree), str(repo))
     fmt = "%T%x00%an%x00%ae%x00%aD%x00%cn%x00%ce%x00%cD%x00%B"
-    head = patchq.git(repo, "rev-parse", base).strip()
-    for commit in patchq.git(repo, "rev-list", "--reverse", f"{base}..HEAD").split():
-        raw = patchq.git(repo, "log", "-1", f"--format={fmt}", commit)
+    head = git(repo, "rev-parse", base).strip()
+    for commit in git(repo, "rev-list", "--reverse", f"{base}..HEAD").split():
+        raw = git(repo, "log", "-1", f"--format={fmt}", commit)
         tree_id, an, ae, ad, cn, ce, cd, message = raw.split("\0", 7)
-        who = {
-            "GIT_AUTHOR_NAME": an,
-            "GIT_AUTHOR_EMAIL": ae,
-            "GIT_AUTHOR_DATE": ad,
-            "GIT_COMMITTER_NAME": cn,
-            "GIT_COMMITTER_EMAIL": ce,
-            "GIT_COMMITTER_DATE": cd,
-        }
-        done = subprocess.run(
-            ["git", "-C", str(repo), "commit-tree", tree_id, "-p", head, "-F", "-"],
-            input=strip_downstream(message.rstrip("\n") + "\n"),
-            capture_output=True,
-            text=True,
-            check=True,
-            env=patchq.git_env(who),
-        )
-        head = done.stdout.strip()
+        who = git_identity(cn, ce, cd)  # then the author, who may differ
+        who.update(GIT_AUTHOR_NAME=an, GIT_AUTHOR_EMAIL=ae, GIT_AUTHOR_DATE=ad)
+        message = strip_downstream(message.rstrip("\n") + "\n")
+        head = git(
+            repo, "commit-tree", tree_id, "-p", head, "-F", "-", env=who, input=message
+        ).strip()
     return head
 
 
 def export_pr(
     out: Path = OUT,
-    tree: Path = patchq.CHECKOUT,
+    tree: Path = CHECKOUT,
     from_: tuple[str, str] | None = None,
+    pin: Pin | None = None,
 ) -> Path:
     """out/: 0000-cover-letter.patch, one file per patch, and the mbox of
     the patches alone (what `git am` applies with no flags)."""
-    pin = sdist.load_pin()
+    pin = pin or load_pin()
     name, email = from_ or sender()
     # --from sets the patches' From:, the committer ident the cover letter's
-    as_sender = {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
-    if not patchq.git(tree, "rev-list", f"{pin.tag}..HEAD").strip():
-        raise patchq.QueueError(f"{tree}: no commits above {pin.tag} to export")
+    as_sender = {k: v for k, v in git_identity(name, email).items() if "COMMITTER" in k}
+    require_checkout(tree)
+    if not git(tree, "rev-list", f"{pin.tag}..HEAD").strip():
+        raise ToolError(f"{tree}: no commits above {pin.tag} to export")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "pr"
         head = without_dep3(tree, pin.tag, repo)
-        patchq.git(
+        git(
             repo,
             "format-patch",
             "--quiet",
@@ -197,7 +197,7 @@ def export_pr(
     (cover,) = out.glob("0000-cover-letter.patch")
     subject, _, _ = SUMMARY.partition("\n")
     text = cover.read_text().replace("*** SUBJECT HERE ***", subject, 1)
-    cover.write_text(text.replace("*** BLURB HERE ***", cover_blurb(tree), 1))
+    cover.write_text(text.replace("*** BLURB HERE ***", cover_blurb(pin, tree), 1))
     patches = sorted(p for p in out.glob("[0-9][0-9][0-9][0-9]-*.patch") if p != cover)
     mbox = out / MBOX
     mbox.write_text("".join(p.read_text() for p in patches))
@@ -212,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         "--email", help="sender's email (default: git config user.email)"
     )
     args = parser.parse_args(argv)
-    mbox = export_pr(from_=sender(args.name, args.email))
-    pin = sdist.load_pin()
+    from_ = sender(args.name, args.email)  # the likelier mistake: say it first
+    pin = load_pin()
+    mbox = export_pr(from_=from_, pin=pin)
     n = len(re.findall(r"^Subject: \[PATCH [1-9]\d*/\d+\]", mbox.read_text(), re.M))
     out = mbox.parent.relative_to(ROOT)
     print(f"""wrote {out}/: 0000-cover-letter.patch, {n} patches, and {MBOX} (the

@@ -56,9 +56,10 @@ VENVS = {
 DIST = ROOT / "dist"
 DIST_SUMS = ROOT / "dist.sha256"  # beside dist/, so `twine check dist/*` passes
 
-# What each tool writes and `make clean` removes (relative to ROOT). Not
-# here, so kept: build/cache (the verified sdists), build/aiohttp (the
-# checkout, which may hold work) and the backups FORCE=1 made.
+# What each tool writes and `make clean` removes (relative to ROOT; globs
+# allowed). Not here, so kept: build/cache (the verified sdists),
+# build/aiohttp (the checkout, which may hold work) and the backups
+# FORCE=1 made (build/aiohttp.discarded, build/patches.discarded).
 OUTPUTS = {
     "envs": (".venv", "build/venvs"),
     "tox": (".tox",),
@@ -69,7 +70,10 @@ OUTPUTS = {
     "wheel": ("build/wheel", "dist", "dist.sha256"),
     "matrix": ("build/matrix",),
     "audit": ("build/audit",),
-    "patch queue temp dirs": ("build/tmp",),
+    # scratch dirs (envs' too) and the swaps a killed apply/refresh left;
+    # `make clean` runs `patchq recover` first, so none holds work by then
+    "patch queue temp dirs": ("build/tmp*", "build/.aiohttp.*"),
+    "make": ("build/project.mk",),  # make-vars' output, remade on demand
 }
 
 NO_CHECKOUT = "no checkout. Run `make apply` first."
@@ -390,17 +394,17 @@ def make_vars() -> dict[str, str]:
 
 def clean(root: Path = ROOT) -> list[Path]:
     """Remove every tool's outputs (OUTPUTS); return what was removed."""
-    removed = []
-    for paths in OUTPUTS.values():
-        for rel in paths:
-            path = root / rel
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-            else:
-                continue
-            removed.append(path)
+    removed: list[Path] = []
+    for patterns in OUTPUTS.values():
+        for rel in patterns:
+            for path in sorted(root.glob(rel)) if "*" in rel else [root / rel]:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.exists() or path.is_symlink():
+                    path.unlink()
+                else:
+                    continue
+                removed.append(path)
     return removed
 
 

@@ -4,65 +4,49 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
-from tools.cli import ToolError
-from tools.compat import UnsafeArchive, extract_tar, tomllib
+from tools.compat import UnsafeArchive, extract_tar
+from tools.project import (
+    CACHE_DIR,
+    PIN_FILE,
+    ROOT,
+    Pin,
+    ToolError,
+    checked_pin,
+    load_pin,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PIN_FILE = ROOT / "upstream.toml"
-CACHE_DIR = ROOT / "build" / "cache"
+__all__ = [
+    "BROKEN_ARCHIVE",
+    "SdistError",
+    "fetch",
+    "sha256_of",
+    "source_date_epoch",
+    "unpack",
+    "verify",
+    # Transition only: tools not yet moved name these as sdist.X; they are
+    # tools.project's, and new code imports them from there.
+    "CACHE_DIR",
+    "PIN_FILE",
+    "ROOT",
+    "Pin",
+    "checked_pin",
+    "load_pin",
+]
 
-
-SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
 # What a truncated or corrupt .tar.gz raises while it is read.
 BROKEN_ARCHIVE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 class SdistError(ToolError):
     """A problem with the pinned source; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Pin:
-    name: str
-    version: str
-    sdist: str
-    sha256: str
-
-    @property
-    def tag(self) -> str:
-        return f"v{self.version}"
-
-
-def load_pin(path: Path = PIN_FILE) -> Pin:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))["upstream"]
-        pin = Pin(data["name"], data["version"], data["sdist"], data["sha256"])
-    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
-        raise SdistError(
-            f"{path}: cannot read the pin ({exc}); it needs an [upstream] "
-            "table with name, version, sdist and sha256"
-        ) from exc
-    return checked_pin(pin, path)
-
-
-def checked_pin(pin: Pin, where: Path) -> Pin:
-    """The pin with its sha256 in lower case; refuse one that is not a sha256."""
-    if not isinstance(pin.sha256, str) or not SHA256_RE.fullmatch(pin.sha256):
-        raise SdistError(
-            f"{where}: sha256 for {pin.name} {pin.version} is {pin.sha256!r}, "
-            "not 64 hex digits; copy it from `sha256sum` of the sdist"
-        )
-    return Pin(pin.name, pin.version, pin.sdist, pin.sha256.lower())
 
 
 def sha256_of(path: Path) -> str:

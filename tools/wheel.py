@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import gzip
-import hashlib
 import io
-import json
 import os
 import re
 import shlex
@@ -44,16 +42,39 @@ from pathlib import Path
 from typing import Literal
 
 from build import ProjectBuilder
-from tools import patchq, sdist
-from tools.changelog import series_version
-from tools.cli import ToolError, reports_errors
-from tools.compat import extract_tar
-from tools.envs import CONSTRAINTS, REQUIREMENTS, export, make_venv
 
-ROOT = sdist.ROOT
-DIST = ROOT / "dist"
-WORK = ROOT / "build" / "wheel"
-BUILD_VENVS = ROOT / "build" / "venvs"
+# TODO(lead): helper Q moves the checkout's staleness check out of the queue
+# command into tools.checkout_state; then drop patchq here and replace
+# stale_or_local() below with `from tools.checkout_state import stale_or_local`.
+from tools import patchq, sdist
+from tools.cli import reports_errors
+from tools.compat import extract_tar
+from tools.project import (
+    BUILD,
+    CHECKOUT,
+    CONSTRAINTS,
+    DIST,
+    REQUIREMENTS,
+    ROOT,
+    Pin,
+    SeriesVersion,
+    ToolError,
+    clean_env,
+    export_tree,
+    files_digest,
+    git,
+    load_pin,
+    make_venv,
+    pip,
+    read_stamp,
+    require_checkout,
+    series_version,
+    venv_python,
+    write_stamp,
+)
+
+WORK = BUILD / "wheel"
+BUILD_VENVS = BUILD / "venvs"
 # The Pythons the wheels are for; `make wheels` finds them under pyenv.
 SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
 C_EXTENSIONS = ("_helpers", "_http_parser", "_http_writer", "_websocket")
@@ -130,29 +151,34 @@ def supported_pythons() -> list[Python]:
 # ---------------------------------------------------------------- inputs
 
 
-def checked_head(tree: Path = patchq.CHECKOUT) -> str:
-    """HEAD of the checkout, if it is exactly what patches/ describes."""
-    pin = sdist.load_pin()
-    if not (tree / ".git").is_dir():
-        raise WheelError(f"{tree}: no checkout. Run `make apply` first.")
+def stale_or_local(tree: Path, pin: Pin) -> list[str]:
+    """What makes the checkout differ from patches/; empty when it does not."""
     problems = patchq.local_changes(tree, pin)
     entries = patchq.read_series()
-    stale = patchq.read_state(tree).stamp != patchq.series_stamp(
+    if patchq.read_state(tree).stamp != patchq.series_stamp(
         pin, entries, patchq.PATCHES
-    )
-    if problems or stale:
+    ):
+        problems.append("stale")
+    return problems
+
+
+def checked_head(pin: Pin, tree: Path = CHECKOUT) -> str:
+    """HEAD of the checkout, if it is exactly what patches/ describes."""
+    require_checkout(tree)
+    problems = stale_or_local(tree, pin)
+    if problems:
         raise WheelError(
-            f"{tree} does not match patches/ ({'; '.join(problems) or 'stale'}). "
+            f"{tree} does not match patches/ ({'; '.join(problems)}). "
             "Wheels are built from the series only: run `make refresh` to "
             "export your work, or `make apply` to rebuild from patches/."
         )
-    return patchq.git(tree, "rev-parse", "HEAD").strip()
+    return git(tree, "rev-parse", "HEAD").strip()
 
 
 def build_venv(python: Python) -> Path:
     """build/venvs/wheel-cpXY: python with the pinned pip and setuptools only.
 
-    Remade when the interpreter or the pins change.
+    Remade when the interpreter or the pins change (the venv's stamp).
     """
     venv = BUILD_VENVS / f"wheel-{python.tag}"
     want = {
@@ -163,17 +189,12 @@ def build_venv(python: Python) -> Path:
             text=True,
             check=True,
         ).stdout.strip(),
-        "constraints": hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest(),
+        "constraints": files_digest(CONSTRAINTS),
     }
-    stamp = venv / "wheel-build.json"
-    try:
-        have = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        have = None
-    if have != want:
+    if read_stamp(venv) != want:
         shutil.rmtree(venv, ignore_errors=True)
         make_venv(venv, python.path)
-        stamp.write_text(json.dumps(want, indent=1) + "\n")
+        write_stamp(venv, **want)
     return venv
 
 
@@ -203,15 +224,14 @@ def repack_sdist(path: Path, epoch: int) -> None:
 
 def build_env(venv: Path, src: Path, epoch: int) -> dict[str, str]:
     """The one set of reproducibility settings every build runs with."""
-    py = str(venv / "bin" / "python")
+    py = str(venv_python(venv))
     cc = subprocess.run(
         [py, "-c", "import sysconfig; print(sysconfig.get_config_var('CC') or 'cc')"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()[0]
-    env = {
-        **os.environ,
+    extra = {
         "SOURCE_DATE_EPOCH": str(epoch),
         "PYTHONHASHSEED": "0",
         "LC_ALL": "C",
@@ -224,7 +244,8 @@ def build_env(venv: Path, src: Path, epoch: int) -> dict[str, str]:
             [str(venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
         ),
     }
-    for name in ("AIOHTTP_NO_EXTENSIONS", "PYTHONPATH", "LDFLAGS", "CPPFLAGS"):
+    env = clean_env(extra)
+    for name in ("LDFLAGS", "CPPFLAGS"):  # the caller's would change the bytes
         env.pop(name, None)
     return env
 
@@ -255,22 +276,24 @@ def _pep517(
 
     log.write_text("")
     builder = ProjectBuilder(
-        src, python_executable=str(venv / "bin" / "python"), runner=runner
+        src, python_executable=str(venv_python(venv)), runner=runner
     )
     return Path(builder.build(kind, out))
 
 
-def build_sdist(head: str, epoch: int) -> Path:
-    """The patched sdist from a clean export of head, re-packed."""
-    pin = sdist.load_pin()
-    src = WORK / "export" / f"{pin.name}-{pin.version}"
-    export(patchq.CHECKOUT, head, src)
-    cfg = src / "setup.cfg"
-    label = series_version().split("+", 1)[1]
+def set_label(cfg: Path, version: SeriesVersion) -> None:
+    """Put the series label in setup.cfg's empty `tag_build =` line."""
     text = cfg.read_text()
     if "tag_build = \n" not in text:
         raise WheelError(f"{cfg}: no empty `tag_build =` line to put the label in")
-    cfg.write_text(text.replace("tag_build = \n", f"tag_build = +{label}\n"))
+    cfg.write_text(text.replace("tag_build = \n", f"tag_build = +{version.label}\n"))
+
+
+def build_sdist(head: str, epoch: int, pin: Pin, version: SeriesVersion) -> Path:
+    """The patched sdist from a clean export of head, re-packed."""
+    src = WORK / "export" / f"{pin.name}-{pin.version}"
+    export_tree(CHECKOUT, head, src)
+    set_label(src / "setup.cfg", version)
     for p in [src, *src.rglob("*")]:
         os.utime(p, (epoch, epoch), follow_symlinks=False)
     venv = build_venv(running_python())
@@ -291,20 +314,8 @@ def build_wheel(archive: Path, python: Python, epoch: int) -> Path:
     env = build_env(venv, src, epoch)
     raw = _pep517(src, venv, "wheel", WORK / "raw" / python.tag, env)
     repaired = WORK / "repaired" / python.tag
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "auditwheel",
-            "repair",
-            "--wheel-dir",
-            str(repaired),
-            str(raw),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    cmd = [sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", str(repaired)]
+    done = subprocess.run([*cmd, str(raw)], env=env, capture_output=True, text=True)
     if done.returncode:
         raise WheelError(f"auditwheel repair {raw.name} failed:\n{done.stderr}")
     (wheel,) = repaired.glob("*.whl")
@@ -330,12 +341,12 @@ def sums_file(out: Path) -> Path:
 def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
     """out/: the sdist and one wheel per Python; their sha256 in sums_file(out)."""
     pythons = pythons or [running_python()]
-    pin = sdist.load_pin()
-    head = checked_head()
+    pin = load_pin()  # once: every step below builds the same release
+    head = checked_head(pin)
     epoch = sdist.source_date_epoch(sdist.fetch(pin), pin)
     with work_lock():
         shutil.rmtree(WORK, ignore_errors=True)
-        archive = build_sdist(head, epoch)
+        archive = build_sdist(head, epoch, pin, series_version())
         print(f"built {archive.name}")
         wheels = []
         for python in pythons:
@@ -345,7 +356,9 @@ def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
         out.mkdir(parents=True)
         built = [Path(shutil.copy(f, out)) for f in (archive, *wheels)]
     twine_check(built)
-    sums = "".join(f"{sha256(p)}  {out.name}/{p.name}\n" for p in sorted(built))
+    sums = "".join(
+        f"{sdist.sha256_of(p)}  {out.name}/{p.name}\n" for p in sorted(built)
+    )
     sums_file(out).write_text(sums)
     print(f"{sums_file(out)}:\n{sums}", end="")
     return built
@@ -360,10 +373,6 @@ def twine_check(files: list[Path]) -> None:
     )
     if done.returncode:
         raise WheelError(f"twine check failed:\n{done.stdout}{done.stderr}")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ---------------------------------------------------------------- smoke
@@ -389,55 +398,22 @@ def wheel_tag(wheel: Path) -> str:
     return wheel.name.split("-")[2]
 
 
-def smoke_one(wheel: Path, python: Python) -> None:
+def smoke_one(wheel: Path, python: Python, version: SeriesVersion) -> None:
     """Install the wheel where the checkout is out of reach and test it."""
     with tempfile.TemporaryDirectory(prefix="aiohttp-smoke-") as tmp:
         work = Path(tmp)
         vpy = str(make_venv(work / "venv", python.path))
-        subprocess.run(
-            [
-                vpy,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "-c",
-                str(CONSTRAINTS),
-                "-r",
-                str(REQUIREMENTS / "behaviour.txt"),
-                str(wheel),
-            ],
-            check=True,
-        )
+        reqs = ["-c", str(CONSTRAINTS), "-r", str(REQUIREMENTS / "behaviour.txt")]
+        pip(work / "venv", "install", "--quiet", *reqs, str(wheel))
         tests = work / "tests"
-        shutil.copytree(
-            ROOT / "tests" / "patch",
-            tests,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-        clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        check = [vpy, "-c", SMOKE_CHECK, series_version(), sdist.load_pin().version]
-        subprocess.run(
-            [*check, ",".join(C_EXTENSIONS)], check=True, cwd=work, env=clean_env
-        )
-        done = subprocess.run(
-            [
-                vpy,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "-W",
-                "error",
-                "--rootdir",
-                str(work),
-                "-c",
-                os.devnull,
-                str(tests),
-            ],
-            cwd=work,
-            env=clean_env,
-        )
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "tests" / "patch", tests, ignore=skip)
+        env = clean_env()  # nothing may point it back at the checkout
+        check = [vpy, "-c", SMOKE_CHECK, str(version), version.upstream]
+        subprocess.run([*check, ",".join(C_EXTENSIONS)], check=True, cwd=work, env=env)
+        pytest = [vpy, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error"]
+        config = ["--rootdir", str(work), "-c", os.devnull, str(tests)]
+        done = subprocess.run([*pytest, *config], cwd=work, env=env)
         if done.returncode:
             raise WheelError(f"behaviour tests failed against {wheel.name}")
 
@@ -449,6 +425,7 @@ def smoke(dist: Path = DIST) -> None:
     )
     if not wheels:
         raise WheelError(f"{dist}: no aiohttp wheel; run `make wheel` or `make wheels`")
+    series = series_version()
     for wheel in wheels:
         tag = wheel_tag(wheel)
         version = f"{tag[2]}.{tag[3:]}"
@@ -457,7 +434,7 @@ def smoke(dist: Path = DIST) -> None:
             print(f"skip {wheel.name}: {missing(version)}")
             continue
         print(f"== {wheel.name} on {python.path}", flush=True)
-        smoke_one(wheel, python)
+        smoke_one(wheel, python, series)
 
 
 @reports_errors

@@ -1,38 +1,24 @@
-"""The aiohttp the tests import is the patched checkout's compiled build, and
-no dependency can swap it for another release."""
+"""The venv's installed set is consistent, and no dependency can swap the
+patched aiohttp for another release: every requirement is an exact pin
+and aiohttp is pinned only by the constraints; the pristine sources for
+aiohttp's own tests are exported afresh. (That the imported aiohttp
+is the checkout's build is in tests/integration/test_environment_real.py.)"""
 
 from __future__ import annotations
 
-import importlib
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
+import pytest
 
-from tools import sdist
+from tests.tools.gitrepo import commit, files_of, pristine_files, pristine_repo
+from tools import envs
+from tools.project import ToolError, load_pin
 
-ROOT = sdist.ROOT
-REQUIREMENTS = ROOT / "requirements"
-
-
-def test_aiohttp_is_the_pinned_version_with_c_extensions() -> None:
-    compiled = importlib.import_module("aiohttp._http_parser")
-
-    assert aiohttp.__version__ == sdist.load_pin().version
-    assert compiled.__file__ is not None
-    assert Path(compiled.__file__).suffix == ".so"
-
-
-def test_aiohttp_files_are_the_checkouts() -> None:
-    installed = Path(aiohttp.__file__).parent
-    source = ROOT / "build" / "aiohttp" / "aiohttp"
-    assert installed.resolve() != source.resolve()
-    assert Path(sys.prefix).resolve() in installed.resolve().parents
-    mine = {p.name: p.read_bytes() for p in installed.glob("*.py")}
-    theirs = {p.name: p.read_bytes() for p in source.glob("*.py")}
-    assert mine == theirs
+CODE = Path(__file__).resolve().parents[2]  # this project's own files
+REQUIREMENTS = CODE / "requirements"
 
 
 def test_installed_set_is_consistent() -> None:
@@ -44,6 +30,8 @@ def test_installed_set_is_consistent() -> None:
 
 def test_every_requirement_is_pinned_exactly_and_aiohttp_only_by_constraint() -> None:
     line_re = re.compile(r"^[A-Za-z0-9._-]+==[^=\s;]+(\s*;.*)?$")
+    version = load_pin(CODE / "upstream.toml").version
+    seen = []
     for path in sorted(REQUIREMENTS.glob("*.txt")):
         for line in path.read_text().splitlines():
             line = line.split(" #", 1)[0].strip()
@@ -53,4 +41,22 @@ def test_every_requirement_is_pinned_exactly_and_aiohttp_only_by_constraint() ->
             name = line.split("==")[0].lower()
             if name == "aiohttp":
                 assert path.name == "constraints.txt"
-                assert line == f"aiohttp=={sdist.load_pin().version}"
+                assert line == f"aiohttp=={version}"
+                seen.append(path.name)
+    assert seen == ["constraints.txt"]
+
+
+def test_export_source_writes_the_pinned_tag_afresh(tmp_path: Path) -> None:
+    """What `make test-upstream-pristine` runs pristine's tests in."""
+    pin = load_pin()
+    tree = pristine_repo(tmp_path / "checkout", pin)
+    commit(tree, "The series\n", {"aiohttp/connector.py": "patched\n"})
+    (tree / "untracked.txt").write_text("not in the tag\n")
+    dest = tmp_path / "pristine src"
+    (dest / "stale").mkdir(parents=True)
+    envs.export_source(dest, tree)
+    assert files_of(dest) == {
+        name: text.encode() for name, text in pristine_files(pin.version).items()
+    }
+    with pytest.raises(ToolError, match="Run `make apply` first"):
+        envs.export_source(dest, tmp_path / "none")

@@ -1,6 +1,8 @@
 """make pr: the format-patch --cover-letter layout, mails from the sender,
 commits by the series' authors without the DEP-3 bookkeeping, and an mbox
-that plain `git am` applies to pristine 3.10.10, giving the patched tree."""
+that plain `git am` applies to the pristine release, giving the patched
+tree. On a synthetic checkout; tests/integration/test_pr_real.py runs the
+real series."""
 
 from __future__ import annotations
 
@@ -11,96 +13,68 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.test_series import GIT_ENV, files_of
-from tests.tools.throwaway import LOG_PATCH, ROOT, VERSION_PATCH, Project
-from tools import dep3, pr, sdist
-from tools.patchq import CHECKOUT, git
+from tests.tools.gitrepo import commit, files_of, git_am, log, pristine_repo
+from tools import dep3, pr
+from tools.project import Pin, ToolError
 
+CODE = Path(__file__).resolve().parents[2]  # where `python -m tools.pr` runs
+PIN = Pin("aiohttp", "9.9.9", "aiohttp-9.9.9.tar.gz", "0" * 64)  # synthetic
 SENDER = ("Pat Sender", "pat@example.org")
-# The throwaway version patch, with every downstream field and a trailer
-# upstream keeps.
+# Every downstream field, and a trailer upstream keeps.
 DEP3_FIELDS = """\
 Bug: https://github.com/aio-libs/aiohttp/issues/9598
 Forwarded: no
 Last-Update: 2026-01-01
 Applied-Upstream: 3.10.11, https://github.com/aio-libs/aiohttp/pull/9673
 Signed-off-by: Test Author <test@localhost>"""
-MARK_PATCH = VERSION_PATCH.replace("Forwarded: not-needed", DEP3_FIELDS)
-
-
-def git_am_on_pristine(tmp_path: Path, cached_sdist: Path, mbox_dir: Path) -> Path:
-    """`git am build/pr/*.mbox`, no flags, on a git init of the pristine sdist."""
-    tree = tmp_path / "pristine"
-    sdist.unpack(cached_sdist, tree)
-    (tree / "vendor/llhttp/.git").unlink()
-    for args in (["init", "-q"], ["add", "-A", "-f"], ["commit", "-q", "-m", "0"]):
-        subprocess.run(["git", "-C", str(tree), *args], check=True, env=GIT_ENV)
-    mboxes = sorted(str(p) for p in mbox_dir.glob("*.mbox"))  # the shell's glob
-    done = subprocess.run(
-        ["git", "-C", str(tree), "am", *mboxes],
-        capture_output=True,
-        text=True,
-        env=GIT_ENV,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return tree
-
-
-def log(tree: Path, rev_range: str, fmt: str) -> list[str]:
-    out = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(tree),
-            "log",
-            "--reverse",
-            "-z",
-            f"--format={fmt}",
-            rev_range,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=GIT_ENV,
-    ).stdout
-    return out.rstrip("\0").split("\0")
+FRAGMENT = "Moved the connect timeout into ``BaseConnector.connect``.\n"
 
 
 @pytest.fixture
-def throwaway(project: Project) -> Project:
-    project.write_series({"0001-mark.patch": MARK_PATCH, "0002-log.patch": LOG_PATCH})
-    done = project.run("apply")
-    assert done.returncode == 0, done.stderr
-    return project
+def series(tmp_path: Path) -> Path:
+    """A checkout with two commits above the tag, the first with DEP-3 fields."""
+    tree = pristine_repo(tmp_path / "checkout", PIN)
+    commit(
+        tree,
+        f"Mark the version\n\nWhy: to see it in the checkout.\n\n{DEP3_FIELDS}\n",
+        {
+            "aiohttp/__init__.py": f'__version__ = "{PIN.version}+test"\n',
+            "CHANGES/9598.breaking.rst": FRAGMENT,
+        },
+    )
+    commit(
+        tree,
+        "Rename the access logger\n",
+        {"aiohttp/connector.py": "def connect():\n    return 2\n"},
+    )
+    return tree
 
 
-def test_git_am_applies_the_mbox_with_no_flags(
-    throwaway: Project, tmp_path: Path, cached_sdist: Path
-) -> None:
+def test_git_am_applies_the_mbox_with_no_flags(series: Path, tmp_path: Path) -> None:
     out = tmp_path / "pr"
-    pr.export_pr(out=out, tree=throwaway.checkout, from_=SENDER)
-    tree = git_am_on_pristine(tmp_path, cached_sdist, out)
-    assert files_of(tree) == files_of(throwaway.checkout)
+    pr.export_pr(out=out, tree=series, from_=SENDER, pin=PIN)
+    tree = pristine_repo(tmp_path / "pristine", PIN)
+    done = git_am(tree, sorted(out.glob("*.mbox")))  # the shell's glob
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert files_of(tree) == files_of(series)
     # each commit keeps the series' author and date, not the sender's
     authorship = "%an <%ae> %aI %s"
-    assert log(tree, "HEAD~2..", authorship) == log(
-        throwaway.checkout, "v3.10.10..", authorship
-    )
+    assert log(tree, "HEAD~2..", authorship) == log(series, f"{PIN.tag}..", authorship)
     first, second = log(tree, "HEAD~2..", "%B")
     assert dep3.fields(first) == {}
     assert "Why: to see it in the checkout." in first
     assert first.rstrip().endswith("Signed-off-by: Test Author <test@localhost>")
     assert second.strip() == "Rename the access logger"
     # the checkout's commits keep them: only the export leaves them out
-    kept = dep3.fields(log(throwaway.checkout, "v3.10.10..", "%B")[0])
+    kept = dep3.fields(log(series, f"{PIN.tag}..", "%B")[0])
     assert kept["Forwarded"] == ["no"] and kept["Last-Update"] == ["2026-01-01"]
 
 
 def test_layout_is_format_patch_cover_letter_from_the_sender(
-    throwaway: Project, tmp_path: Path
+    series: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "pr"
-    mbox = pr.export_pr(out=out, tree=throwaway.checkout, from_=SENDER)
+    mbox = pr.export_pr(out=out, tree=series, from_=SENDER, pin=PIN)
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "0000-cover-letter.patch",
@@ -123,6 +97,31 @@ def test_layout_is_format_patch_cover_letter_from_the_sender(
         assert "Last-Update" not in mail and "Forwarded" not in mail
 
 
+def test_cover_letter_names_the_pin_and_carries_the_changelog_draft(
+    series: Path, tmp_path: Path
+) -> None:
+    pr.export_pr(out=tmp_path / "pr", tree=series, from_=SENDER, pin=PIN)
+    text = (tmp_path / "pr" / "0000-cover-letter.patch").read_text()
+    assert f"Benchmarks (pristine {PIN.version} vs this series" in text
+    assert f"the same list passes on {PIN.version}.)" in text
+    for heading in ("aiohttp's own tests on the patched tree", "Changelog draft"):
+        assert f"\n{heading}\n" in text
+    draft = text.split("\nChangelog draft\n", 1)[1]
+    assert "Removals and backward incompatible breaking changes" in draft
+    assert "Moved the connect timeout into ``BaseConnector.connect``." in draft
+
+
+def test_nothing_above_the_tag_or_no_checkout_is_one_clear_error(
+    tmp_path: Path,
+) -> None:
+    tree = pristine_repo(tmp_path / "pristine", PIN)
+    with pytest.raises(ToolError, match=f"no commits above {PIN.tag} to export"):
+        pr.export_pr(out=tmp_path / "pr", tree=tree, from_=SENDER, pin=PIN)
+    with pytest.raises(ToolError, match="Run `make apply` first"):
+        pr.export_pr(out=tmp_path / "pr", tree=tmp_path / "none", from_=SENDER, pin=PIN)
+    assert not (tmp_path / "pr").exists()
+
+
 def test_pr_needs_a_sender(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -134,7 +133,7 @@ def test_pr_needs_a_sender(tmp_path: Path) -> None:
         env.pop(name, None)
     done = subprocess.run(
         [sys.executable, "-m", "tools.pr", "--name", "Only A Name"],
-        cwd=ROOT,
+        cwd=CODE,
         env=env,
         capture_output=True,
         text=True,
@@ -143,31 +142,3 @@ def test_pr_needs_a_sender(tmp_path: Path) -> None:
     assert done.stderr.startswith("error: no sender identity: set `git config")
     assert len(done.stderr.splitlines()) == 1
     assert pr.sender("A", "a@example.org") == ("A", "a@example.org")
-
-
-def test_real_series_applies_with_git_am_and_gives_the_checkout(
-    tmp_path: Path, cached_sdist: Path
-) -> None:
-    out = tmp_path / "pr"
-    pr.export_pr(out=out, tree=CHECKOUT, from_=SENDER)
-    tree = git_am_on_pristine(tmp_path, cached_sdist, out)
-    head = tmp_path / "head"
-    head.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(CHECKOUT), "archive", "HEAD"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(head)], input=archive, check=True)
-    assert files_of(tree) == files_of(head)
-    n = len(git(CHECKOUT, "rev-list", "v3.10.10..HEAD").split())
-    for message in log(tree, f"HEAD~{n}..", "%B"):
-        assert not set(dep3.fields(message)) & set(dep3.DOWNSTREAM_FIELDS), message
-
-
-def test_cover_letter_summarises_and_numbers_the_series(tmp_path: Path) -> None:
-    pr.export_pr(out=tmp_path / "pr", from_=SENDER)
-    text = (tmp_path / "pr" / "0000-cover-letter.patch").read_text()
-    n = len(git(CHECKOUT, "rev-list", "v3.10.10..HEAD").split())
-    assert f"Subject: [PATCH 0/{n}] Move the connect timeout" in text
-    for heading in ("Benchmarks", "aiohttp's own tests", "Changelog draft"):
-        assert heading in text
-    assert "Removals and backward incompatible breaking changes" in text

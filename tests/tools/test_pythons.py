@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, Project
+from tests.tools.throwaway import Project
 
+CODE = Path(__file__).resolve().parents[2]  # this project's tools and patches
 PYENV = Path.home() / ".pyenv" / "versions"
 
 
@@ -42,7 +43,7 @@ def version_of(python: str) -> tuple[int, ...]:
 
 def apply_with(project: Project, python: str) -> str:
     shutil.rmtree(project.root / "patches", ignore_errors=True)
-    shutil.copytree(ROOT / "patches", project.root / "patches")
+    shutil.copytree(CODE / "patches", project.root / "patches")
     done = project.run("apply", python=python)
     assert done.returncode == 0, done.stderr
     return project.git("rev-parse", "HEAD")
@@ -52,9 +53,9 @@ def apply_with(project: Project, python: str) -> str:
 def reference(tmp_path_factory: pytest.TempPathFactory, cached_sdist: Path) -> str:
     root = tmp_path_factory.mktemp("reference") / "proj"
     shutil.copytree(
-        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
+        CODE / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
     )
-    shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
+    shutil.copy(CODE / "upstream.toml", root / "upstream.toml")
     (root / "build" / "cache").mkdir(parents=True)
     shutil.copy(cached_sdist, root / "build" / "cache" / cached_sdist.name)
     return apply_with(Project(root), sys.executable)

@@ -1,82 +1,17 @@
-"""Print the changelog drafts: aiohttp's (fragments in build/aiohttp) and
-this project's (CHANGES/ at the top, config in pyproject.toml).
+"""make changelog: print the changelog drafts of the series.
 
-aiohttp's draft uses aiohttp's own [tool.towncrier] config from the
-checkout. That config names a template, CHANGES/.TEMPLATE.rst, which the
-sdist does not ship, so towncrier's default RST template stands in for it.
+aiohttp's (the fragments the series adds to build/aiohttp) and this
+project's (CHANGES/ at the top, config in pyproject.toml); see
+tools.fragments for how each is drafted.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
-
-import towncrier
 
 from tools.cli import reports_errors
-from tools.project import (
-    CHECKOUT,
-    ROOT,
-    SeriesVersion,
-    ToolError,
-    require_checkout,
-    series_version,
-)
-
-
-def _draft(directory: Path, config: Path, version: SeriesVersion, name: str) -> str:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "towncrier",
-            "build",
-            "--draft",
-            "--config",
-            str(config),
-            "--dir",
-            str(directory),
-            "--version",
-            str(version),
-            "--name",
-            name,
-            "--date",
-            "unreleased",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise ToolError(f"{directory}: towncrier failed:\n{done.stderr}")
-    return done.stdout
-
-
-def aiohttp_draft(tree: Path = CHECKOUT, version: SeriesVersion | None = None) -> str:
-    """aiohttp's changelog draft of the fragments the series adds."""
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        shutil.copy(tree / "pyproject.toml", work / "pyproject.toml")
-        if (tree / "CHANGES").is_dir():
-            shutil.copytree(tree / "CHANGES", work / "CHANGES")
-        (work / "CHANGES").mkdir(exist_ok=True)
-        default = Path(towncrier.__file__).parent / "templates" / "default.rst"
-        shutil.copy(default, work / "CHANGES" / ".TEMPLATE.rst")
-        version = version or series_version()
-        return _draft(work, work / "pyproject.toml", version, "aiohttp")
-
-
-def our_draft(root: Path = ROOT, version: SeriesVersion | None = None) -> str:
-    """This project's draft: CHANGES/ under root, its pyproject.toml's config."""
-    return _draft(
-        root,
-        root / "pyproject.toml",
-        version or series_version(),
-        "aiohttp connect-timeout series",
-    )
+from tools.fragments import aiohttp_draft, our_draft
+from tools.project import CHECKOUT, ROOT, require_checkout, series_version
 
 
 @reports_errors

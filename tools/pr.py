@@ -26,9 +26,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.changelog import aiohttp_draft
 from tools.cli import reports_errors
 from tools.dep3 import strip_downstream
+from tools.fragments import aiohttp_draft
 from tools.junit import read_junit
 from tools.project import (
     BUILD,
@@ -148,8 +148,10 @@ def without_dep3(tree: Path, base: str, repo: Path) -> str:
     for commit in git(repo, "rev-list", "--reverse", f"{base}..HEAD").split():
         raw = git(repo, "log", "-1", f"--format={fmt}", commit)
         tree_id, an, ae, ad, cn, ce, cd, message = raw.split("\0", 7)
-        who = git_identity(cn, ce, cd)  # then the author, who may differ
-        who.update(GIT_AUTHOR_NAME=an, GIT_AUTHOR_EMAIL=ae, GIT_AUTHOR_DATE=ad)
+        who = {
+            **git_identity(cn, ce, cd, roles=("COMMITTER",)),
+            **git_identity(an, ae, ad, roles=("AUTHOR",)),  # who may differ
+        }
         message = strip_downstream(message.rstrip("\n") + "\n")
         head = git(
             repo, "commit-tree", tree_id, "-p", head, "-F", "-", env=who, input=message

@@ -211,10 +211,15 @@ def clean_env(
     return env
 
 
-def git_identity(name: str, email: str, date: str | None = None) -> dict[str, str]:
-    """GIT_AUTHOR_* and GIT_COMMITTER_* for one identity (and date)."""
+def git_identity(
+    name: str,
+    email: str,
+    date: str | None = None,
+    roles: tuple[str, ...] = ("AUTHOR", "COMMITTER"),
+) -> dict[str, str]:
+    """GIT_AUTHOR_* and GIT_COMMITTER_* (or only `roles`) for one identity."""
     env = {}
-    for role in ("AUTHOR", "COMMITTER"):
+    for role in roles:
         env[f"GIT_{role}_NAME"] = name
         env[f"GIT_{role}_EMAIL"] = email
         if date is not None:

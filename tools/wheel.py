@@ -42,11 +42,8 @@ from pathlib import Path
 from typing import Literal
 
 from build import ProjectBuilder
-
-# TODO(lead): helper Q moves the checkout's staleness check out of the queue
-# command into tools.checkout_state; then drop patchq here and replace
-# stale_or_local() below with `from tools.checkout_state import stale_or_local`.
-from tools import patchq, sdist
+from tools import sdist
+from tools.checkout_state import stale_or_local
 from tools.cli import reports_errors
 from tools.compat import extract_tar
 from tools.project import (
@@ -149,17 +146,6 @@ def supported_pythons() -> list[Python]:
 
 
 # ---------------------------------------------------------------- inputs
-
-
-def stale_or_local(tree: Path, pin: Pin) -> list[str]:
-    """What makes the checkout differ from patches/; empty when it does not."""
-    problems = patchq.local_changes(tree, pin)
-    entries = patchq.read_series()
-    if patchq.read_state(tree).stamp != patchq.series_stamp(
-        pin, entries, patchq.PATCHES
-    ):
-        problems.append("stale")
-    return problems
 
 
 def checked_head(pin: Pin, tree: Path = CHECKOUT) -> str:
@@ -408,7 +394,8 @@ def smoke_one(wheel: Path, python: Python, version: SeriesVersion) -> None:
         tests = work / "tests"
         skip = shutil.ignore_patterns("__pycache__")
         shutil.copytree(ROOT / "tests" / "patch", tests, ignore=skip)
-        env = clean_env()  # nothing may point it back at the checkout
+        # nothing may point it back at the checkout; test_build asks the pin
+        env = clean_env({"AIOHTTP_PINNED_VERSION": version.upstream})
         check = [vpy, "-c", SMOKE_CHECK, str(version), version.upstream]
         subprocess.run([*check, ",".join(C_EXTENSIONS)], check=True, cwd=work, env=env)
         pytest = [vpy, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error"]

@@ -13,7 +13,7 @@ from docutils import nodes  # type: ignore[import-untyped]
 from docutils.core import publish_doctree  # type: ignore[import-untyped]
 from docutils.parsers.rst import roles  # type: ignore[import-untyped]
 
-from tools.changelog import aiohttp_draft
+from tools.fragments import aiohttp_draft
 from tools.project import CHECKOUT, require_checkout, series_version
 
 BREAKING = "Removals and backward incompatible breaking changes"

@@ -15,7 +15,7 @@ from docutils.core import publish_doctree  # type: ignore[import-untyped]
 from docutils.parsers.rst import roles  # type: ignore[import-untyped]
 
 from tests.tools.gitrepo import TYPES, commit, pristine_repo
-from tools.changelog import aiohttp_draft, our_draft
+from tools.fragments import aiohttp_draft, our_draft
 from tools.project import Pin, SeriesVersion
 
 CODE = Path(__file__).resolve().parents[2]  # this project's CHANGES/

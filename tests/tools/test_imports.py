@@ -19,7 +19,7 @@ LONGEST = 500  # lines; "about 500" in the issue that asked for the split
 
 def imported(path: Path) -> set[str]:
     """The modules path imports, as dotted names (from-imports of names too)."""
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

@@ -123,15 +123,19 @@ def sections(document: str) -> list[str]:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     # Two targets may finish at once: without the lock, one's write is lost.
+    # The lock is on the directory, so that no lock file lies about in docs/.
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace path in one step: a reader sees the old or the new file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

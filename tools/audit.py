@@ -118,31 +118,32 @@ def super_aliases(func: Function) -> set[str]:
     }
 
 
+def base_call(
+    resolver: Resolver,
+    cls: ClassInfo,
+    owner: ast.expr,
+    supers: set[str],
+    ancestors: list[Target],
+    where: str,
+) -> str | None:
+    """Evidence that `owner.connect(...)` is the base implementation."""
+    target = resolver.resolve(cls.module, owner)
+    if is_super(owner):
+        return f"{ast.unparse(owner)}.connect ({where})"
+    if isinstance(owner, ast.Name) and owner.id in supers:
+        return f"{owner.id}.connect ({owner.id} = super(); {where})"
+    if target is not None and target in ancestors:
+        label = target if isinstance(target, str) else target.name
+        return f"{label}.connect ({where})"
+    return None
+
+
 class Inspector:
     """Evidence of base `connect` calls and timeouts; follows self.helper()."""
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
         self.methods = Methods()
-
-    def base_call(
-        self,
-        cls: ClassInfo,
-        owner: ast.expr,
-        supers: set[str],
-        ancestors: list[Target],
-        where: str,
-    ) -> str | None:
-        """Evidence that `owner.connect(...)` is the base implementation."""
-        target = self.resolver.resolve(cls.module, owner)
-        if is_super(owner):
-            return f"{ast.unparse(owner)}.connect ({where})"
-        if isinstance(owner, ast.Name) and owner.id in supers:
-            return f"{owner.id}.connect ({owner.id} = super(); {where})"
-        if target is not None and target in ancestors:
-            label = target if isinstance(target, str) else target.name
-            return f"{label}.connect ({where})"
-        return None
 
     def inspect(
         self,
@@ -165,7 +166,7 @@ class Inspector:
                 else (None, "")
             )
             if owner is not None and attr == "connect":
-                call = self.base_call(cls, owner, supers, ancestors, where)
+                call = base_call(self.resolver, cls, owner, supers, ancestors, where)
                 base_calls += [call] if call else []
             timeout = timeout_call(cls.module, callee, where)
             timeouts += [timeout] if timeout else []

@@ -77,8 +77,7 @@ def record_load(text: str, plot: Path, command: str) -> None:
     record("bench-load", text, command, "Keep-alive load (make bench-load)")
 
 
-@reports_errors
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.bench",
         description=__doc__,
@@ -125,14 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-seconds", type=float, default=900.0, help="load: the whole run's budget"
     )
-    raw = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(raw)
-    if args.rounds is None:
-        args.rounds = {"load": 2, "instructions": 5, "walltime": 5}[
-            "load" if args.command == "load" else args.mode
-        ]
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    return parser
+
+
+def trees(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Path]:
+    """Tree name -> interpreter: pristine, patched, 3.10.11 and any --tree."""
     pythons = {"pristine": args.pristine.absolute(), "patched": args.patched.absolute()}
     if args.command == "suite":
         if not args.no_upgrade:
@@ -142,6 +138,21 @@ def main(argv: list[str] | None = None) -> int:
             if not name or not python or name in pythons or "/" in name:
                 parser.error(f"--tree {spec!r}: want NEW_NAME=PYTHON")
             pythons[name] = Path(python).absolute()
+    return pythons
+
+
+@reports_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    raw = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(raw)
+    if args.rounds is None:
+        args.rounds = {"load": 2, "instructions": 5, "walltime": 5}[
+            "load" if args.command == "load" else args.mode
+        ]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    pythons = trees(args, parser)
     args.out = args.out.absolute()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -22,7 +22,6 @@ import argparse
 import ast
 import gc
 import json
-import shlex
 import sys
 import sysconfig
 from collections.abc import Sequence
@@ -52,6 +51,11 @@ from tools.audit_scan import (
 
 __all__ = ["LOSES", "OK_BASE", "OK_OWN", "Finding", "Report", "main", "run"]
 
+# Headings of the sections `make audit` and `make audit-addons` record.
+TITLES = {
+    "audit": "Connect-timeout audit of the patched venv (make audit)",
+    "audit-addons": "Connect-timeout audit next to the add-ons (make audit-addons)",
+}
 Evidence = tuple[list[str], list[str]]  # (base connect calls, own timeouts)
 
 
@@ -312,11 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.record:
         # imported here: the audit itself runs in any venv, even one without
         # the rest of the tools' dependencies
-        from tools.measurements import record
+        from tools.measurements import invocation, record
 
         raw = sys.argv[1:] if argv is None else list(argv)
-        command = shlex.join(["python", "-m", "tools.audit", *raw])
-        record(args.record, render_table(report), command, f"Audit ({args.record})")
+        title = TITLES.get(args.record, f"Connect-timeout audit ({args.record})")
+        record(args.record, render_table(report), invocation("tools.audit", raw), title)
     return 1 if any(f.verdict.startswith(LOSES) for f in report.findings) else 0
 
 

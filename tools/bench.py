@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import shutil
 import sys
 import time
@@ -60,7 +59,7 @@ from tools.bench_run import (
     run_suite,
 )
 from tools.cli import reports_errors
-from tools.measurements import record
+from tools.measurements import invocation, record
 from tools.project import BUILD, DOCS
 
 TITLES = {
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out.absolute()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    command = shlex.join(["python", "-m", "tools.bench", *raw])
+    command = invocation("tools.bench", raw)
     if args.command == "load":
         run_load(args, pythons)
         text = (args.out / "load.md").read_text()

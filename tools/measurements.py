@@ -20,9 +20,10 @@ import fcntl
 import os
 import platform
 import re
+import shlex
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -60,6 +61,15 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "os": platform.platform(),
     }
+
+
+def invocation(module: str, argv: Sequence[str]) -> str:
+    """The command line that ran `python -m module argv`, with the interpreter
+    as typed from the project root (which venv ran it matters)."""
+    python = Path(sys.executable)
+    with contextlib.suppress(ValueError):
+        python = python.relative_to(project.ROOT)
+    return shlex.join([str(python), "-m", module, *argv])
 
 
 def utc_now() -> str:

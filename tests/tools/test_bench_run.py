@@ -67,4 +67,4 @@ def test_bench_records_its_report_unless_told_not_to(
     text = doc.read_text()
     assert "<!-- begin bench-instructions -->" in text
     assert "figure 42" in text and "### Report" in text
-    assert "`python -m tools.bench --no-upgrade --out " in text
+    assert " -m tools.bench --no-upgrade --out " in text

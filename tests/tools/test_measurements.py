@@ -137,3 +137,15 @@ def test_targets_recording_at_once_lose_no_section(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert sorted(measurements.sections(doc.read_text())) == names
+
+
+def test_invocation_names_the_interpreter_from_the_project_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(ROOT / "build/venvs/audit/bin/python"))
+    line = measurements.invocation("tools.audit", ["--record", "audit-addons"])
+    assert line == "build/venvs/audit/bin/python -m tools.audit --record audit-addons"
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    assert measurements.invocation("tools.bench", ["a b"]) == (
+        "/usr/bin/python3 -m tools.bench 'a b'"
+    )

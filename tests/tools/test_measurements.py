@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tools import measurements
-from tools.project import ROOT, ToolError
+from tools import measurements, project
+from tools.project import ToolError
+
+REPO = Path(__file__).resolve().parents[2]  # this checkout, whatever ROOT says
 
 HOST = {"cpu": "Test CPU @ 1GHz", "cores": "2", "python": "3.11.7", "os": "Linux-x"}
 
@@ -105,10 +108,10 @@ def test_cli_records_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_cli_writes_under_the_configured_project_root(tmp_path: Path) -> None:
     figures = tmp_path / "figures.md"
     figures.write_text("3 files scanned\n")
-    env = {**os.environ, "AIOHTTP_SERIES_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "AIOHTTP_SERIES_ROOT": str(tmp_path), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "tools.measurements", "record", "audit-addons"]
     cmd += [str(figures), "--command", "make audit-addons", "--title", "Add-ons"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "docs" / "measurements.md").read_text()
     assert "## Add-ons" in text and "3 files scanned" in text
@@ -142,10 +145,41 @@ def test_targets_recording_at_once_lose_no_section(tmp_path: Path) -> None:
 def test_invocation_names_the_interpreter_from_the_project_root(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sys, "executable", str(ROOT / "build/venvs/audit/bin/python"))
+    monkeypatch.setattr(
+        sys, "executable", str(project.ROOT / "build/venvs/audit/bin/python")
+    )
     line = measurements.invocation("tools.audit", ["--record", "audit-addons"])
     assert line == "build/venvs/audit/bin/python -m tools.audit --record audit-addons"
     monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
     assert measurements.invocation("tools.bench", ["a b"]) == (
         "/usr/bin/python3 -m tools.bench 'a b'"
     )
+
+
+# Figures as the measuring targets print them: counts with thousands
+# separators, ratios, durations, percentages and test counts.
+FIGURE = re.compile(
+    r"\d{1,3}(,\d{3})+|\b[01]\.\d{3,}\b|\d(\.\d+)? ?(ms|µs|%)|\d+ (passed|files?)\b"
+)
+
+
+def test_readme_quotes_no_measured_figure_and_links_the_document() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "docs/measurements.md" in readme
+    found = [m.group(0) for m in FIGURE.finditer(readme)]
+    assert found == [], "measured figures belong in docs/measurements.md"
+
+
+def test_readme_links_each_patch_of_the_series() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    series = (REPO / "patches" / "series").read_text(encoding="utf-8").splitlines()
+    names = [line.split()[0] for line in series if line.strip() and line[0] != "#"]
+    assert names
+    for name in names:
+        assert f"](patches/{name})" in readme, name
+
+
+def test_figure_pattern_catches_what_the_targets_print() -> None:
+    for text in ("68,364,966", "ratio 0.9741", "2.389 ms", "0.38%", "41 passed"):
+        assert FIGURE.search(text), text
+    assert not FIGURE.search("aiohttp 3.10.10+connect.timeout.1, Python 3.9 to 3.13")

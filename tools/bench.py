@@ -49,6 +49,7 @@ import sys
 import time
 from pathlib import Path
 
+from tools import project
 from tools.bench_load import run_load
 from tools.bench_report import render_report
 from tools.bench_run import (
@@ -60,7 +61,7 @@ from tools.bench_run import (
 )
 from tools.cli import reports_errors
 from tools.measurements import invocation, record
-from tools.project import BUILD, DOCS
+from tools.project import BUILD
 
 TITLES = {
     "instructions": "Benchmarks: instructions (make bench)",
@@ -70,9 +71,10 @@ TITLES = {
 
 def record_load(text: str, plot: Path, command: str) -> None:
     """load.md as the bench-load section; its plot beside the document."""
-    if plot.exists():
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(plot, DOCS / "load.png")  # load.md links load.png
+    if plot.exists():  # beside the document, which links it as load.png
+        docs = project.MEASUREMENTS.parent
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plot, docs / "load.png")
     record("bench-load", text, command, "Keep-alive load (make bench-load)")
 
 

@@ -296,3 +296,21 @@ def test_default_paths_are_site_packages() -> None:
     paths = audit.default_paths()
     assert Path(sysconfig.get_paths()["purelib"]) in paths
     assert all(p.is_dir() for p in paths)
+
+
+def test_record_writes_the_table_into_the_measurements_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools import project
+
+    doc = tmp_path / "measurements.md"
+    monkeypatch.setattr(project, "MEASUREMENTS", doc)
+    assert audit.main([str(BASIC / "calls_super.py")]) == 0
+    assert not doc.exists()  # only when asked
+    assert audit.main(["--record", "audit", str(BASIC / "calls_super.py")]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0]
+    text = doc.read_text()
+    assert "<!-- begin audit -->" in text
+    assert "1 file(s) scanned" in text
+    assert table.splitlines()[2] in text  # the finding's row, as printed
+    assert " -m tools.audit --record audit " in text

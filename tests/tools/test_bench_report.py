@@ -1,4 +1,4 @@
-"""The report logic of tools/bench.py: figures, ratios, targets, parsing."""
+"""tools/bench_report.py: figures, ratios, targets, parsing, the report."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import bench, matrix, sdist
-from tools.bench import A, B, BenchError, E, Target
+from tools import bench_report as bench
+from tools.bench_report import A, B, BenchError, E, Target
 
 URI = "bench/test_client_bench.py::"
 
@@ -301,47 +301,3 @@ def test_render_report_states_figures_machine_and_missed_targets() -> None:
 def test_render_report_flags_walltime_targets_as_indicative() -> None:
     assert "only indicative" in bench.render_report(report("walltime"))
     assert "only indicative" not in bench.render_report(report("instructions"))
-
-
-def test_percentile_interpolates_between_ranks() -> None:
-    assert bench.percentile([float(x) for x in range(1, 101)], 99) == pytest.approx(
-        99.01
-    )
-    assert bench.percentile([5.0], 99) == 5.0
-
-
-def test_summarize_load_ratios() -> None:
-    runs = {
-        "pristine": [
-            {"latencies_s": [0.001, 0.002, 0.003], "total_s": 4.0},
-            {"latencies_s": [0.002], "total_s": 6.0},
-        ],
-        "patched": [{"latencies_s": [0.001, 0.001, 0.002, 0.002], "total_s": 4.5}],
-    }
-    summary = bench.summarize_load(runs)
-    assert summary["sides"]["pristine"]["median_ms"] == pytest.approx(2.0)
-    assert summary["sides"]["pristine"]["total_s"] == 5.0  # median of rounds
-    assert summary["ratio_patched_pristine"]["median_ms"] == pytest.approx(0.75)
-    assert summary["ratio_patched_pristine"]["total_s"] == pytest.approx(0.9)
-
-
-def test_each_round_runs_with_its_own_hash_seed() -> None:
-    assert bench.child_env(3)["PYTHONHASHSEED"] == "3"
-    assert bench.child_env(0, CODSPEED_ENV="1")["CODSPEED_ENV"] == "1"
-
-
-def test_upgrade_venv_is_reused_while_its_inputs_stay(tmp_path: Path) -> None:
-    pin = {p.version: p for p in matrix.load_pins()}[bench.UPGRADE]
-    python = tmp_path / "bin" / "python"
-    python.parent.mkdir()
-    python.write_text("")
-    (tmp_path / "bench-tree.sha256").write_text(bench.upgrade_inputs(pin))
-    # up to date: nothing is downloaded or built
-    assert bench.ensure_upgrade_venv(tmp_path) == python
-    other = sdist.Pin(pin.name, pin.version, pin.sdist, "0" * 64)
-    assert bench.upgrade_inputs(other) != bench.upgrade_inputs(pin)
-
-
-def test_upgrade_venv_needs_a_pinned_release(tmp_path: Path) -> None:
-    with pytest.raises(BenchError, match="not pinned"):
-        bench.ensure_upgrade_venv(tmp_path, version="9.9.9")

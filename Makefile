@@ -30,7 +30,7 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	--deselect-file="$(CURDIR)/tests/upstream-deselect.txt" \
 	--junitxml="$(CURDIR)/build/upstream/$(2).xml" $(3)
 
-.PHONY: apply unapply refresh rebase rebase-continue rebase-abort system-deps venv venv-pristine test test-tools \
+.PHONY: apply unapply refresh rebase rebase-continue rebase-abort rebase-survey system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-integration test-upstream \
 	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
@@ -57,6 +57,12 @@ rebase-continue:
 
 rebase-abort:
 	$(PYTHON) -m tools.rebase --abort
+
+# What `make rebase TO=…` does for each release in matrix.toml, each tried
+# in a scratch copy; recorded in docs/measurements.md.
+rebase-survey:
+	@$(PYTHON) -m tools.sysdeps patch python3-pip
+	$(PYTHON) -m tools.rebase_survey $(if $(VERSIONS),--versions $(VERSIONS))
 
 # Installs what is missing when root; otherwise prints the apt-get line.
 # Also python3-pip and pythonX.Y-venv when PYTHON is Debian's own.
@@ -147,19 +153,30 @@ matrix: venv
 # the active version, so name its interpreters; a missing one is skipped.
 TOX_PYTHONS = $(wildcard $(HOME)/.pyenv/versions/3.9.*/bin/python3 \
 	$(HOME)/.pyenv/versions/3.1[0-9].*/bin/python3)
+# Its summary (per-Python results and test counts) goes to
+# docs/measurements.md; tox's own exit status is make's.
 tox: venv
-	$(VENV)/bin/tox run -e py39,py310,py311,py312,py313 \
-		$(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS))
+	mkdir -p build/tox
+	{ $(VENV)/bin/tox run -e py39,py310,py311,py312,py313 \
+		$(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS)) 2>&1; \
+		echo $$? > build/tox/status; } | tee build/tox/tox.log
+	{ echo '```'; grep -E '^ *py3[0-9]+: (OK|FAIL)|passed|failed|congratulations' \
+		build/tox/tox.log; echo '```'; } | $(VENV)/bin/python -m tools.measurements \
+		record tox - --title "Behaviour tests on Python 3.9-3.13 (make tox)" \
+		--command "make tox"
+	exit $$(cat build/tox/status)
 
 AUDIT_PATHS ?=
+# The default scan is recorded in docs/measurements.md; one of given paths is not.
 audit: venv
-	$(VENV)/bin/python -m tools.audit $(AUDIT_PATHS)
+	$(VENV)/bin/python -m tools.audit $(if $(AUDIT_PATHS),,--record audit) $(AUDIT_PATHS)
 
 # The audit over a venv holding the add-ons in requirements/audit.txt.
 audit-addons: system-deps
 	$(PYTHON) -m tools.envs audit
 	mkdir -p build/audit
-	$(AUDIT_VENV)/bin/python -m tools.audit | tee build/audit/addons.md
+	$(AUDIT_VENV)/bin/python -m tools.audit --record audit-addons \
+		| tee build/audit/addons.md
 
 # Keeps the sdist cache, the checkout and the backups FORCE=1 made
 # (build/aiohttp.discarded/, build/patches.discarded/); first finishes a

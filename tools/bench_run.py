@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from tools import sdist
 from tools.bench_report import (
@@ -262,8 +262,7 @@ def ensure_upgrade_venv(
     python = venv_python(venv)
     if python.exists() and read_stamp(venv).get("bench-inputs") == inputs:
         return python
-    # verified before anything is built; sdist's Pin has project.Pin's fields
-    archive = sdist.fetch(cast(Any, pin))
+    archive = sdist.fetch(pin)  # verified before anything is built
     print(f"bench: building aiohttp {version} into {venv}", flush=True)
     shutil.rmtree(venv, ignore_errors=True)
     make_venv(venv)

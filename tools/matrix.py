@@ -47,6 +47,7 @@ from tools.matrix_report import (
     Row,
     write_reports,
 )
+from tools.measurements import demote, invocation, record
 from tools.patches import Patch, PatchDoesNotApply, apply_patch, read_patch, read_series
 from tools.project import (
     BUILD,
@@ -382,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         default=PATCHES,
         help="the series directory (default: patches/)",
     )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not write the report into docs/measurements.md",
+    )
     args = parser.parse_args(argv)
     start = time.monotonic()
     main_pin = load_pin()
@@ -394,7 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"wrote {OUT / 'matrix.md'} and matrix.json ({time.monotonic() - start:.0f} s)"
     )
-    print((OUT / "matrix.md").read_text())
+    report = (OUT / "matrix.md").read_text()
+    print(report)
+    if not args.no_tests and not args.no_record:
+        given = sys.argv[1:] if argv is None else argv
+        record(
+            "matrix",
+            demote(report),
+            invocation("tools.matrix", given),
+            title="The series against aiohttp releases (make matrix)",
+        )
     bad = [r for r in rows if r.sha256 != "verified" or (r.main and not r.ok)]
     for row in bad:
         print(

@@ -62,7 +62,8 @@ DIST_SUMS = ROOT / "dist.sha256"  # beside dist/, so `twine check dist/*` passes
 # FORCE=1 made (build/aiohttp.discarded, build/patches.discarded).
 OUTPUTS = {
     "envs": (".venv", "build/venvs"),
-    "tox": (".tox",),
+    "tox": (".tox", "build/tox"),
+    "rebase survey": ("build/rebase-survey.md",),
     "bench": ("build/bench",),
     "pr": ("build/pr",),
     "upstream tests": ("build/upstream",),

@@ -15,12 +15,8 @@ from pathlib import Path
 from tools.compat import UnsafeArchive, extract_tar
 from tools.project import (
     CACHE_DIR,
-    PIN_FILE,
-    ROOT,
     Pin,
     ToolError,
-    checked_pin,
-    load_pin,
 )
 
 __all__ = [
@@ -31,14 +27,6 @@ __all__ = [
     "source_date_epoch",
     "unpack",
     "verify",
-    # Transition only: tools not yet moved name these as sdist.X; they are
-    # tools.project's, and new code imports them from there.
-    "CACHE_DIR",
-    "PIN_FILE",
-    "ROOT",
-    "Pin",
-    "checked_pin",
-    "load_pin",
 ]
 
 # What a truncated or corrupt .tar.gz raises while it is read.

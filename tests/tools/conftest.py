@@ -16,6 +16,7 @@ from tests.tools.throwaway import (
     small_files,
 )
 from tools import sdist
+from tools.project import load_pin
 
 
 def copy_tools(root: Path) -> None:
@@ -41,7 +42,7 @@ def fake_project(tmp_path: Path) -> Project:
 
 @pytest.fixture(scope="session")
 def cached_sdist() -> Path:
-    return sdist.fetch(sdist.load_pin())
+    return sdist.fetch(load_pin())
 
 
 @pytest.fixture

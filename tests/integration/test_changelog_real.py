@@ -5,31 +5,13 @@ and the draft is valid reStructuredText."""
 
 from __future__ import annotations
 
-import io
-import re
-
 import pytest
-from docutils import nodes  # type: ignore[import-untyped]
-from docutils.core import publish_doctree  # type: ignore[import-untyped]
-from docutils.parsers.rst import roles  # type: ignore[import-untyped]
 
+from tests.tools.rst import rst_warnings, section
 from tools.fragments import aiohttp_draft
 from tools.project import CHECKOUT, require_checkout, series_version
 
 BREAKING = "Removals and backward incompatible breaking changes"
-
-# Sphinx's Python-domain roles, as literals for plain docutils.
-for role in ("py:class", "py:meth", "py:func", "py:exc", "py:attr", "py:mod"):
-    roles.register_generic_role(role, nodes.literal)
-
-
-def section(text: str, title: str) -> str:
-    """The body under a towncrier section title, up to the next title."""
-    match = re.search(
-        rf"^{re.escape(title)}\n-+\n(.*?)(?=^\S[^\n]*\n-+\n|\Z)", text, re.M | re.S
-    )
-    assert match, f"no section {title!r} in:\n{text}"
-    return match.group(1)
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +50,4 @@ def test_fragments_are_in_no_other_section(aiohttp_text: str) -> None:
 
 
 def test_aiohttp_draft_is_valid_rst(aiohttp_text: str) -> None:
-    stream = io.StringIO()
-    publish_doctree(
-        aiohttp_text,
-        settings_overrides={
-            "report_level": 2,
-            "halt_level": 5,
-            "warning_stream": stream,
-        },
-    )
-    assert stream.getvalue() == ""
+    assert rst_warnings(aiohttp_text) == ""

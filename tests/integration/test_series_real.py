@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools.gitrepo import files_of
 from tests.tools.throwaway import Project, real_pin_project, real_sdist
 from tools import sdist
 from tools.patches import read_series
@@ -25,15 +26,6 @@ GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@localhost",
 }
-
-
-def files_of(tree: Path) -> dict[str, bytes]:
-    skip = {".git", ".pc"}
-    return {
-        str(p.relative_to(tree)): p.read_bytes()
-        for p in tree.rglob("*")
-        if p.is_file() and not skip & set(p.relative_to(tree).parts)
-    }
 
 
 @pytest.fixture

@@ -5,16 +5,12 @@ checked in tests/integration/test_changelog_real.py."""
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
 
 import pytest
-from docutils import nodes  # type: ignore[import-untyped]
-from docutils.core import publish_doctree  # type: ignore[import-untyped]
-from docutils.parsers.rst import roles  # type: ignore[import-untyped]
 
 from tests.tools.gitrepo import TYPES, commit, pristine_repo
+from tests.tools.rst import rst_warnings, section
 from tools.fragments import aiohttp_draft, our_draft
 from tools.project import Pin, SeriesVersion
 
@@ -22,33 +18,6 @@ CODE = Path(__file__).resolve().parents[2]  # this project's CHANGES/
 PIN = Pin("aiohttp", "9.9.9", "aiohttp-9.9.9.tar.gz", "0" * 64)  # synthetic
 VERSION = SeriesVersion(PIN.version, "draft.1")
 BREAKING = TYPES["breaking"]
-
-# aiohttp's docs are built by Sphinx, whose Python domain adds these roles;
-# plain docutils stands in with literals so that only real errors remain.
-for role in ("py:class", "py:meth", "py:func", "py:exc", "py:attr", "py:mod"):
-    roles.register_generic_role(role, nodes.literal)
-
-
-def rst_warnings(text: str) -> str:
-    stream = io.StringIO()
-    publish_doctree(
-        text,
-        settings_overrides={
-            "report_level": 2,
-            "halt_level": 5,
-            "warning_stream": stream,
-        },
-    )
-    return stream.getvalue()
-
-
-def section(text: str, title: str) -> str:
-    """The body under a towncrier section title, up to the next title."""
-    match = re.search(
-        rf"^{re.escape(title)}\n-+\n(.*?)(?=^\S[^\n]*\n-+\n|\Z)", text, re.M | re.S
-    )
-    assert match, f"no section {title!r} in:\n{text}"
-    return match.group(1)
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ from tools.matrix_report import (
     Row,
     write_reports,
 )
-from tools.measurements import demote, invocation, record
+from tools.measurements import invocation, record
 from tools.patches import Patch, PatchDoesNotApply, apply_patch, read_patch, read_series
 from tools.project import (
     BUILD,
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         given = sys.argv[1:] if argv is None else argv
         record(
             "matrix",
-            demote(report),
+            report,
             invocation("tools.matrix", given),
             title="The series against aiohttp releases (make matrix)",
         )

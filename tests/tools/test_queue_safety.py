@@ -20,6 +20,7 @@ from tests.tools.throwaway import (
     Project,
     line_patch,
     make_patch,
+    one_error_line,
 )
 
 P1 = line_patch("Change line four", 4, "changed 4")
@@ -38,13 +39,6 @@ def applied(project: Project) -> Project:
 def commit(project: Project, message: str, *args: str) -> None:
     project.git("add", "-A", *args)
     project.git("commit", "-q", "-m", message)
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 # ---------------------------------------------------------------- item 1

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, Project, line_patch, pin_text, small_files
+from tests.tools.throwaway import (
+    ROOT,
+    Project,
+    line_patch,
+    one_error_line,
+    pin_text,
+    small_files,
+)
 
 P1 = line_patch("Change line four", 4, "changed 4")
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def test_the_makefile_quotes_paths_with_a_space(tmp_path: Path) -> None:

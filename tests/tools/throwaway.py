@@ -244,6 +244,14 @@ def line_patch(
     )
 
 
+def one_error_line(stderr: str) -> str:
+    """The single `error:` line a refusal prints (and no traceback)."""
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
 def pin_text(version: str, sha: str) -> str:
     return (
         "[upstream]\n"

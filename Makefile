@@ -167,7 +167,7 @@ tox: venv
 	exit $$(cat build/tox/status)
 
 AUDIT_PATHS ?=
-# The default scan is recorded in docs/measurements.md; one of given paths is not.
+# The default scan is recorded in docs/measurements.md; a scan of AUDIT_PATHS is not.
 audit: venv
 	$(VENV)/bin/python -m tools.audit $(if $(AUDIT_PATHS),,--record audit) $(AUDIT_PATHS)
 

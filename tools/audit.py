@@ -318,9 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the rest of the tools' dependencies
         from tools.measurements import invocation, record
 
-        raw = sys.argv[1:] if argv is None else list(argv)
         title = TITLES.get(args.record, f"Connect-timeout audit ({args.record})")
-        record(args.record, render_table(report), invocation("tools.audit", raw), title)
+        record(
+            args.record, render_table(report), invocation("tools.audit", argv), title
+        )
     return 1 if any(f.verdict.startswith(LOSES) for f in report.findings) else 0
 
 

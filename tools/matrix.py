@@ -403,11 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     report = (OUT / "matrix.md").read_text()
     print(report)
     if not args.no_tests and not args.no_record:
-        given = sys.argv[1:] if argv is None else argv
         record(
             "matrix",
             report,
-            invocation("tools.matrix", given),
+            invocation("tools.matrix", argv),
             title="The series against aiohttp releases (make matrix)",
         )
     bad = [r for r in rows if r.sha256 != "verified" or (r.main and not r.ok)]

@@ -63,13 +63,15 @@ def machine() -> dict[str, str]:
     }
 
 
-def invocation(module: str, argv: Sequence[str]) -> str:
-    """The command line that ran `python -m module argv`, with the interpreter
-    as typed from the project root (which venv ran it matters)."""
+def invocation(module: str, argv: Sequence[str] | None = None) -> str:
+    """The command line that ran `python -m module argv` (argv: a main()'s
+    own, None for sys.argv's), with the interpreter as typed from the
+    project root (which venv ran it matters)."""
     python = Path(sys.executable)
     with contextlib.suppress(ValueError):
         python = python.relative_to(project.ROOT)
-    return shlex.join([str(python), "-m", module, *argv])
+    given = sys.argv[1:] if argv is None else argv
+    return shlex.join([str(python), "-m", module, *given])
 
 
 def utc_now() -> str:

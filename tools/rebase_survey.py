@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tools.cli import reports_errors
 from tools.measurements import invocation, record
+from tools.patches import read_series
 from tools.project import (
     BUILD,
     CACHE_DIR,
@@ -91,11 +92,9 @@ def try_rebase(version: str, work: Path) -> Outcome:
         )
         stopped = f"{int(number.read_text()):04d} ({subject})"
         return Outcome(version, 0, stopped, tuple(unmerged))
-    series = (project / "patches" / "series").read_text(encoding="utf-8")
-    names = [ln for ln in series.splitlines() if ln.strip() and not ln.startswith("#")]
     if load_pin(project / PIN_FILE.name).version != version:
         raise ToolError(f"{ROOT}: rebase to {version} neither stopped nor completed")
-    return Outcome(version, len(names), "", ())
+    return Outcome(version, len(read_series(project / "patches")), "", ())
 
 
 def render(outcomes: list[Outcome], base: str) -> str:
@@ -141,11 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     REPORT.write_text(table, encoding="utf-8")
     print(table)
     if not args.no_record:
-        given = sys.argv[1:] if argv is None else argv
         record(
             "rebase",
             table,
-            invocation("tools.rebase_survey", given),
+            invocation("tools.rebase_survey", argv),
             title="Carrying the series to other releases (make rebase-survey)",
         )
     return 0

@@ -331,24 +331,30 @@ def write_stamp(venv: Path, **values: str) -> None:
     (venv / VENV_STAMP).write_text(json.dumps(stamp, indent=1) + "\n", "utf-8")
 
 
-def stamped_venv(venv: Path, python: str | Path = sys.executable) -> Path:
-    """The venv, made anew unless it exists and was made by this python.
-
-    A venv of another interpreter holds wheels that would not fit.
-    """
-    version = subprocess.run(
-        [str(python), "-c", "import platform; print(platform.python_version())"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=clean_env(),
-    ).stdout.strip()
-    if venv_python(venv).exists() and read_stamp(venv).get("python") != version:
-        shutil.rmtree(venv)
-    if not venv_python(venv).exists():
+def stamped_venv(
+    venv: Path, python: str | Path = sys.executable, **inputs: str
+) -> Path:
+    """The venv, made anew unless its stamp says this very interpreter made
+    it from the same inputs (a venv of another Python holds wheels that
+    would not fit)."""
+    want = {
+        "python": os.path.realpath(python),
+        "version": subprocess.run(
+            [str(python), "-c", "import sys; print(sys.version)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=clean_env(),
+        ).stdout.strip(),
+        **inputs,
+    }
+    stamp = read_stamp(venv)
+    if not venv_python(venv).exists() or any(
+        stamp.get(k) != v for k, v in want.items()
+    ):
         shutil.rmtree(venv, ignore_errors=True)
         make_venv(venv, python)
-        write_stamp(venv, python=version)
+        write_stamp(venv, **want)
     return venv
 
 

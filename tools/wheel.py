@@ -63,11 +63,10 @@ from tools.project import (
     load_pin,
     make_venv,
     pip,
-    read_stamp,
     require_checkout,
     series_version,
+    stamped_venv,
     venv_python,
-    write_stamp,
 )
 
 WORK = BUILD / "wheel"
@@ -167,21 +166,7 @@ def build_venv(python: Python) -> Path:
     Remade when the interpreter or the pins change (the venv's stamp).
     """
     venv = BUILD_VENVS / f"wheel-{python.tag}"
-    want = {
-        "python": os.path.realpath(python.path),
-        "version": subprocess.run(
-            [python.path, "-c", "import sys; print(sys.version)"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip(),
-        "constraints": files_digest(CONSTRAINTS),
-    }
-    if read_stamp(venv) != want:
-        shutil.rmtree(venv, ignore_errors=True)
-        make_venv(venv, python.path)
-        write_stamp(venv, **want)
-    return venv
+    return stamped_venv(venv, python.path, constraints=files_digest(CONSTRAINTS))
 
 
 # ---------------------------------------------------------------- building

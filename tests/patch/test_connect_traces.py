@@ -21,6 +21,7 @@ from .connect_helpers import (
     GUARD,
     HANG_URL,
     Backend,
+    OpenConnections,
     assert_connector_idle,
     connect_timeout,
     get,
@@ -214,7 +215,8 @@ TRACE_FAILURES = [
 ]
 
 
-@pytest.mark.proves_patch
+@pytest.mark.proves_patch("0003")
+@pytest.mark.proves_forward("0002")
 @pytest.mark.parametrize(("signal", "failure", "path"), TRACE_FAILURES)
 async def test_failing_trace_callback_frees_the_connector(
     server: tuple[TestServer, Backend],
@@ -226,11 +228,14 @@ async def test_failing_trace_callback_frees_the_connector(
     """A trace callback that raises or times out costs its request only.
 
     With limit=1, the victim fails in the callback while a bystander waits
-    behind it: the bystander and every later request get served, and the
-    connector ends up with no placeholder, waiter or open connection left.
-    3.10.10 kept the slot (or the waiter) for good, or lost the wake-up.
+    behind it: the bystander and every later request get served, the
+    connector ends up with no placeholder or waiter left, and no
+    connection stays open once the session is closed. 3.10.10 kept the
+    slot (or the waiter) for good, or lost the wake-up; releases that free
+    the slot can still leave the victim's connection open for good.
     """
     srv, backend = server
+    connections = OpenConnections(srv)
     connector = aiohttp.TCPConnector(limit=1)
     url = srv.make_url("/")
     victim_timeout = connect_timeout(CONNECT if failure == "timeout" else GUARD)
@@ -271,5 +276,6 @@ async def test_failing_trace_callback_frees_the_connector(
         )
         assert_connector_idle(connector)
 
+    await connections.wait_all_closed()
     gc.collect()
     assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]

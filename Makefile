@@ -33,7 +33,7 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 .PHONY: apply unapply refresh rebase rebase-continue rebase-abort rebase-survey system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-integration test-upstream \
 	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
-	bench bench-load matrix tox audit audit-addons clean
+	bench bench-load matrix races tox audit audit-addons clean
 
 # apply and rebase need only GNU patch (and pip) from Debian, not quilt
 apply:
@@ -148,6 +148,13 @@ bench-load: venv venv-pristine
 
 matrix: venv
 	$(VENV)/bin/python -m tools.matrix $(if $(VERSIONS),--versions $(VERSIONS))
+
+# The behaviour tests against pristine, the series and the newest release of
+# each aiohttp line (matrix.toml [races]): the race table in
+# docs/measurements.md, and build/races/races.json, from which make matrix
+# learns which patches a release already has. BUILDS=3.10.10,3.14.5 limits it.
+races: venv
+	$(VENV)/bin/python -m tools.races $(if $(BUILDS),--builds "$(BUILDS)")
 
 # The behaviour tests on Python 3.9 to 3.13. pyenv's shims answer only for
 # the active version, so name its interpreters; a missing one is skipped.

@@ -132,6 +132,14 @@ def sections(document: str) -> list[str]:
     return [m.group("name") for m in SECTION.finditer(document)]
 
 
+def section(document: str, name: str) -> str | None:
+    """The text of the section called name, or None if there is none."""
+    for match in SECTION.finditer(document):
+        if match.group("name") == name:
+            return match.group(0)
+    return None
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     # Two targets may finish at once: without the lock, one's write is lost.

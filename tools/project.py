@@ -10,6 +10,12 @@ The project root is this checkout, or the directory named by
 AIOHTTP_SERIES_ROOT: the tooling tests point it at a throwaway project
 with a synthetic pin, series and sdist.
 
+Two series share the tools, and AIOHTTP_SERIES (make's SERIES) picks one:
+"main", the series this project ships (upstream.toml and patches/ at the
+top), and "forward", the fixes upstream's newest release still lacks,
+rewritten for it and ready to send (forward/upstream.toml and
+forward/patches/). Each keeps its checkout, venvs and reports apart.
+
 `python -m tools.project make-vars` prints the paths and pins the
 Makefile needs, and `python -m tools.project clean` removes what the
 tools build (never the sdist cache, the checkout or FORCE=1's backups).
@@ -35,24 +41,64 @@ ROOT = Path(
     os.environ.get(ROOT_VARIABLE) or Path(__file__).resolve().parent.parent
 ).resolve()
 
+# ---------------------------------------------------------------- series
+
+SERIES_VARIABLE = "AIOHTTP_SERIES"
+SERIES_NAMES = ("main", "forward")
+
+
+def series_name(value: str | None) -> str:
+    """A series name as given (empty: main); anything else is refused."""
+    name = value or "main"
+    if name not in SERIES_NAMES:
+        raise SystemExit(
+            f"error: {SERIES_VARIABLE} (make's SERIES) is {name!r}; "
+            f"name a series: {' or '.join(SERIES_NAMES)}"
+        )
+    return name
+
+
+def series_root(name: str) -> Path:
+    """Where a series keeps its pin (upstream.toml) and patches/."""
+    return ROOT if name == "main" else ROOT / name
+
+
+def series_pin_file(name: str) -> Path:
+    return series_root(name) / "upstream.toml"
+
+
+def series_patches(name: str) -> Path:
+    return series_root(name) / "patches"
+
+
+SERIES = series_name(os.environ.get(SERIES_VARIABLE))
+MAIN = SERIES == "main"
+
 # ---------------------------------------------------------------- layout
 
-PIN_FILE = ROOT / "upstream.toml"
 MATRIX_FILE = ROOT / "matrix.toml"
-PATCHES = ROOT / "patches"
 REQUIREMENTS = ROOT / "requirements"
-CONSTRAINTS = REQUIREMENTS / "constraints.txt"
 DOCS = ROOT / "docs"
 MEASUREMENTS = DOCS / "measurements.md"  # written by the measuring targets
 BUILD = ROOT / "build"
-CACHE_DIR = BUILD / "cache"
-CHECKOUT = BUILD / "aiohttp"
+CACHE_DIR = BUILD / "cache"  # verified sdists, shared by both series
+# The series' own files, and what is built from them.
+SERIES_ROOT = series_root(SERIES)
+SERIES_BUILD = BUILD if MAIN else BUILD / SERIES
+PIN_FILE = series_pin_file(SERIES)
+PATCHES = series_patches(SERIES)
+# Every pip install into a venv of the series: keeps aiohttp at the build.
+CONSTRAINTS = (REQUIREMENTS if MAIN else SERIES_ROOT) / "constraints.txt"
+CHECKOUT = SERIES_BUILD / "aiohttp"
 VENVS = {
-    "patched": ROOT / ".venv",
-    "pristine": BUILD / "venvs" / "pristine",
+    # our tools and the patched build; the forward series' has only the
+    # patched build and what its release's own tests need
+    "patched": ROOT / ".venv" if MAIN else SERIES_BUILD / "venvs" / "patched",
+    "pristine": SERIES_BUILD / "venvs" / "pristine",
     # the patched build next to third-party add-ons, for `make audit-addons`
     "audit": BUILD / "venvs" / "audit",
 }
+TOOLS_VENV = ROOT / ".venv"  # our tools' requirements, whichever the series
 DIST = ROOT / "dist"
 DIST_SUMS = ROOT / "dist.sha256"  # beside dist/, so `twine check dist/*` passes
 
@@ -70,6 +116,14 @@ OUTPUTS = {
     "intree": ("build/intree",),
     "wheel": ("build/wheel", "dist", "dist.sha256"),
     "matrix": ("build/matrix",),
+    "forward series": (
+        "build/forward/venvs",
+        "build/forward/pr",
+        "build/forward/intree",
+        "build/forward/upstream",
+        "build/forward/tmp*",
+    ),
+    "races": ("build/races",),
     "audit": ("build/audit",),
     # scratch dirs (envs' too) and the swaps a killed apply/refresh left;
     # `make clean` runs `patchq recover` first, so none holds work by then
@@ -358,30 +412,6 @@ def stamped_venv(
     return venv
 
 
-def install_build(venv: Path, tree: Path, wheel_dir: Path) -> None:
-    """Install the tree into venv, compiling a wheel unless wheel_dir has one.
-
-    Other aiohttp versions conflict with the constraints' aiohttp pin, hence
-    --no-deps and no -c here.
-    """
-    for stale in wheel_dir.parent.glob(wheel_dir.name.split("-")[0] + "-*"):
-        if stale != wheel_dir:  # an older build of the same release
-            shutil.rmtree(stale)
-    if not any(wheel_dir.glob("*.whl")):
-        pip(
-            venv,
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(wheel_dir),
-            str(tree),
-        )
-    [wheel] = wheel_dir.glob("*.whl")
-    pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel))
-
-
 # ---------------------------------------------------------------- make
 
 
@@ -397,6 +427,8 @@ def make_vars() -> dict[str, str]:
         "VENV": relative(VENVS["patched"]),
         "PRISTINE": relative(VENVS["pristine"]),
         "AUDIT_VENV": relative(VENVS["audit"]),
+        "TOOLS_VENV": relative(TOOLS_VENV),
+        "SERIES_BUILD": relative(SERIES_BUILD),
         "CHECKOUT": relative(CHECKOUT),
         "UPSTREAM_VERSION": pin.version,
         "UPSTREAM_TAG": pin.tag,

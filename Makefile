@@ -1,14 +1,26 @@
 # Front door. The logic lives in tools/*.py; each target is a line or two.
 #   make apply && make test      everything a fresh machine needs
 PYTHON ?= python3
-# Paths and pins come from the tools (VENV, PRISTINE, AUDIT_VENV, CHECKOUT,
-# UPSTREAM_VERSION, UPSTREAM_TAG, SERIES_VERSION): make writes them to
-# build/project.mk, rereads it, and rewrites it when upstream.toml changes.
-PROJECT_MK := build/project.mk
+# SERIES=forward: the forward series (forward/upstream.toml, forward/patches/),
+# the fixes upstream's newest release lacks. apply, unapply, refresh, rebase*,
+# venv*, test, test-pristine, lint and pr act on it; the default is main.
+# Read raw ($(value ...)), checked here and passed on in the environment only.
+SERIES ?= main
+SERIES_NAME := $(value SERIES)
+ifneq ($(filter-out main forward,$(SERIES_NAME))$(words $(SERIES_NAME)),1)
+$(error SERIES must be main or forward)
+endif
+export AIOHTTP_SERIES := $(SERIES_NAME)
+# Paths and pins come from the tools (VENV, PRISTINE, AUDIT_VENV, TOOLS_VENV,
+# SERIES_BUILD, CHECKOUT, UPSTREAM_VERSION, UPSTREAM_TAG, SERIES_VERSION):
+# make writes them to build/project-<series>.mk, rereads it, and rewrites it
+# when a pin changes.
+PROJECT_MK := build/project-$(SERIES_NAME).mk
 ifneq ($(MAKECMDGOALS),clean)  # clean needs none: a broken pin cannot stop it
 include $(PROJECT_MK)
 endif
-$(PROJECT_MK): upstream.toml tools/project.py
+$(PROJECT_MK): $(if $(filter forward,$(SERIES_NAME)),forward/)upstream.toml \
+		tools/project.py
 	@mkdir -p $(@D)
 	@$(PYTHON) -m tools.project make-vars >$@.tmp || { rm -f $@.tmp; exit 1; }
 	@mv $@.tmp $@
@@ -16,23 +28,35 @@ FORCE_FLAG := $(if $(FORCE),--force)
 # Debian packages that targets call; installed when missing (needs root).
 DEBIAN_PACKAGES := patch quilt
 BENCH_DEBIAN_PACKAGES := valgrind
-# aiohttp's own test modules that exercise the client and connector paths.
+# aiohttp's own test modules that exercise the client and connector paths
+# (for the forward series, the three its patches touch), and the tests
+# deselected there, each with its reason.
+ifeq ($(SERIES_NAME),forward)
+UPSTREAM_MODULES := test_connector.py test_client_session.py \
+	test_client_functional.py
+UPSTREAM_DESELECT := forward/upstream-deselect.txt
+else
 UPSTREAM_MODULES := test_connector.py test_client_session.py \
 	test_client_functional.py test_client_request.py test_tracing.py \
 	test_proxy.py test_client_ws.py
+UPSTREAM_DESELECT := tests/upstream-deselect.txt
+endif
 # Run from the checkout with `bin/pytest`, not `python -m pytest`, so that
 # `import aiohttp` finds the compiled build in the venv, not the sources.
-# $(1): venv, $(2): junit name, $(3): test paths, $(4): tree ($(CHECKOUT))
-# Paths quoted: the clone may live in a directory whose name has a space.
+# $(1): venv, $(2): junit name, $(3): test paths, $(4): tree ($(CHECKOUT)).
+# aiohttp keeps its pytest settings in pytest.ini from 3.12 on, before in
+# setup.cfg. Paths quoted: the clone may live in a directory with a space.
 UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
-	"$(CURDIR)/$(1)/bin/pytest" -c setup.cfg -o addopts= -p no:cacheprovider \
-	-m "not dev_mode" -q -p tools.pytest_upstream \
-	--deselect-file="$(CURDIR)/tests/upstream-deselect.txt" \
-	--junitxml="$(CURDIR)/build/upstream/$(2).xml" $(3)
+	"$(CURDIR)/$(1)/bin/pytest" \
+	-c $(if $(wildcard $(or $(4),$(CHECKOUT))/pytest.ini),pytest.ini,setup.cfg) \
+	-o addopts= -p no:cacheprovider -m "not dev_mode" -q -p tools.pytest_upstream \
+	--deselect-file="$(CURDIR)/$(UPSTREAM_DESELECT)" \
+	--junitxml="$(CURDIR)/$(SERIES_BUILD)/upstream/$(2).xml" $(3)
 
 .PHONY: apply unapply refresh rebase rebase-continue rebase-abort rebase-survey system-deps venv venv-pristine test test-tools \
 	test-patch test-bench test-upstream-selected test-integration test-upstream \
-	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
+	test-upstream-pristine test-upstream-selected-pristine test-series \
+	tools-venv test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix races tox audit audit-addons clean
 
 # apply and rebase need only GNU patch (and pip) from Debian, not quilt
@@ -76,10 +100,30 @@ venv: system-deps
 venv-pristine: system-deps
 	$(PYTHON) -m tools.envs pristine
 
+ifeq ($(SERIES_NAME),forward)
+# The forward series on its release: the behaviour tests on its build;
+# aiohttp's own client and connector modules on its tree and on the release
+# as upstream made it (both pass, with the same deselects); each forward
+# patch's in-tree tests (fail without it, pass with it); and the series'
+# own checks (DEP-3, quilt, git am, the round trip through refresh).
+test: venv venv-pristine tools-venv
+	$(MAKE) test-patch test-upstream-selected test-upstream-selected-pristine
+	$(PYTHON) -m tools.intree
+	$(MAKE) test-series
+else
 # test-integration last: the tooling checks that need the real checkout.
 test: venv
 	$(MAKE) test-tools test-patch test-bench test-upstream-selected
 	$(MAKE) test-integration
+endif
+
+# Our tools' own venv (.venv, the main series' patched build); the forward
+# series runs its checks and make pr there.
+tools-venv:
+	$(MAKE) venv SERIES=main
+
+test-series:
+	$(TOOLS_VENV)/bin/python -m pytest tests/integration/test_series_real.py
 
 test-tools:
 	$(VENV)/bin/python -m pytest tests/tools
@@ -104,13 +148,18 @@ test-upstream: venv
 	$(call UPSTREAM_PYTEST,$(VENV),whole-suite,tests)
 
 # Pristine runs pristine's own tests (the series adds tests that need it).
-PRISTINE_SRC := build/upstream/pristine-src
+PRISTINE_SRC = $(SERIES_BUILD)/upstream/pristine-src
 test-upstream-pristine: venv-pristine
 	$(PYTHON) -m tools.envs pristine --export-source $(PRISTINE_SRC)
 	$(call UPSTREAM_PYTEST,$(PRISTINE),whole-suite-pristine,tests,$(PRISTINE_SRC))
 
+test-upstream-selected-pristine: venv-pristine
+	$(PYTHON) -m tools.envs pristine --export-source $(PRISTINE_SRC)
+	$(call UPSTREAM_PYTEST,$(PRISTINE),selected-modules-pristine,$(addprefix tests/,$(UPSTREAM_MODULES)),$(PRISTINE_SRC))
+
 # Our behaviour tests against pristine $(UPSTREAM_VERSION): passes only when exactly the
-# tests marked proves_patch fail there (strict xfail) and all others pass.
+# tests marked proves_patch (proves_forward for the forward series) fail
+# there (strict xfail) and all others pass.
 # Then the tests each patch adds to aiohttp's suite: they must fail, in
 # bounded time, on pristine and without the patch, and pass with it.
 test-pristine: venv-pristine
@@ -134,8 +183,8 @@ wheel-smoke: venv
 	$(VENV)/bin/python -m tools.wheel smoke
 
 # The sender: PR_NAME / PR_EMAIL, else git config user.name / user.email.
-pr: venv
-	$(VENV)/bin/python -m tools.pr $(if $(PR_NAME),--name "$(PR_NAME)") \
+pr: tools-venv
+	$(TOOLS_VENV)/bin/python -m tools.pr $(if $(PR_NAME),--name "$(PR_NAME)") \
 		$(if $(PR_EMAIL),--email "$(PR_EMAIL)")
 
 bench: venv venv-pristine

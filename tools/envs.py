@@ -27,6 +27,7 @@ from tools.project import (
     BUILD,
     CHECKOUT,
     CONSTRAINTS,
+    MAIN,
     REQUIREMENTS,
     VENVS,
     export_tree,
@@ -42,7 +43,10 @@ from tools.project import (
     write_stamp,
 )
 
-OUR_REQUIREMENTS = ("tools.txt", "lint.txt", "bench.txt")
+# Our tools' requirements go into the main series' patched venv, which is
+# also the tools' venv; the forward series' venvs hold only what its
+# release's own tests need.
+OUR_REQUIREMENTS = ("tools.txt", "lint.txt", "bench.txt") if MAIN else ()
 EXTRA = {"audit": ("audit.txt",)}
 STASH_IDENTITY = git_identity("envs", "envs@localhost")
 
@@ -108,27 +112,19 @@ def ensure(
             args = ["-r", str(src / "requirements" / "test.txt")]
             for r in ours:
                 args += ["-r", str(r)]
-            # the tree is named too, so nothing can pull another aiohttp
-            pip(
-                venv,
-                "install",
-                "--quiet",
-                "-c",
-                str(CONSTRAINTS),
-                *args,
-                "--no-build-isolation",
-                str(src),
-            )
-        else:
-            pip(
-                venv,
-                "install",
-                "--quiet",
-                "--no-build-isolation",
-                "--no-deps",
-                "--force-reinstall",
-                str(src),
-            )
+            # First what the build needs (aiohttp's test.txt pins its build
+            # tools too), then the tree; the constraints keep any requirement
+            # from pulling another aiohttp.
+            pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), *args)
+        pip(
+            venv,
+            "install",
+            "--quiet",
+            "--no-build-isolation",
+            "--no-deps",
+            "--force-reinstall",
+            str(src),
+        )
     source = rev or f"working tree of {tree}"
     write_stamp(venv, requirements=req_digest or "", tree=tree_id, rev=source)
     print(f"{venv}: aiohttp from {source} (tree {tree_id[:12]})")

@@ -6,6 +6,7 @@ other aiohttp releases (`make races`)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--expect-pristine",
         action="store_true",
-        help="aiohttp is pristine 3.10.10: tests marked proves_patch must fail "
-        "(strict xfail) and every other test must pass",
+        help="aiohttp is the pristine release the series is pinned to: tests "
+        "marked proves_patch (proves_forward with AIOHTTP_SERIES=forward) must "
+        "fail (strict xfail) and every other test must pass",
     )
     parser.addoption(
         "--record-outcomes",
@@ -67,8 +69,11 @@ def pytest_collection_modifyitems(
 ) -> None:
     if not config.getoption("--expect-pristine"):
         return
+    # the forward series' patches are proven on the release it is pinned to
+    forward = os.environ.get("AIOHTTP_SERIES") == "forward"
+    marker = "proves_forward" if forward else "proves_patch"
     for item in items:
-        if item.get_closest_marker("proves_patch"):
+        if item.get_closest_marker(marker):
             item.add_marker(
                 pytest.mark.xfail(
                     strict=True, reason="proves the patch: must fail on pristine"

@@ -22,7 +22,14 @@ from pathlib import Path
 
 from tools import matrix, sdist
 from tools.patches import Patch
-from tools.project import ROOT_VARIABLE, Pin, load_pin, require_checkout
+from tools.project import (
+    PIN_FILE,
+    ROOT_VARIABLE,
+    SERIES_VARIABLE,
+    Pin,
+    load_pin,
+    require_checkout,
+)
 
 # This checkout: where tools/ is copied from (never a throwaway root).
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +148,8 @@ class Project:
             cwd=self.root,
             capture_output=True,
             text=True,
-            env={**os.environ, ROOT_VARIABLE: str(self.root)},
+            # a throwaway project has one series, laid out as the main one
+            env={**os.environ, ROOT_VARIABLE: str(self.root), SERIES_VARIABLE: "main"},
         )
 
     def pin(self, version: str, files: dict[str, str | bytes]) -> str:
@@ -416,7 +424,7 @@ def real_pin_project(root: Path) -> Project:
     shutil.copytree(
         ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
     )
-    shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
+    shutil.copy(PIN_FILE, root / "upstream.toml")  # the selected series' pin
     archive = real_sdist()
     (root / "build" / "cache").mkdir(parents=True)
     os.link(archive, root / "build" / "cache" / archive.name)

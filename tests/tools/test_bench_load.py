@@ -102,44 +102,49 @@ def test_summarize_load_needs_pristine() -> None:
 
 COUNTS = {  # instructions per run of 1,000 requests, three rounds
     "pristine": [444e6, 443e6, 445e6],
-    "patched": [443e6, 442e6, 444e6],
+    "patched": [445e6, 441e6, 444e6],
     "3.10.11": [392e6, 391e6, 390e6],
 }
 
 
-def test_summarize_instructions_per_request_and_ratios() -> None:
+def test_summarize_instructions_per_request_and_paired_ratios() -> None:
     ins = report.summarize_instructions(COUNTS, requests=1_000)
     assert ins["trees"]["pristine"]["per_request"] == pytest.approx(444_000)
-    assert ins["trees"]["patched"]["per_request"] == pytest.approx(443_000)
+    assert ins["trees"]["patched"]["per_request"] == pytest.approx(444_000)
     assert ins["trees"]["pristine"]["spread"] == pytest.approx(2 / 444)
-    assert ins["ratios"]["patched/pristine"] == pytest.approx(443 / 444)
-    assert ins["ratios"]["3.10.11/pristine"] == pytest.approx(391 / 444)
-    assert ins["ratios"]["patched/3.10.11"] == pytest.approx(443 / 391)
+    assert ins["trees"]["patched"]["samples"] == pytest.approx([445e3, 441e3, 444e3])
+    paired = ins["paired"]
+    assert set(paired) == {"patched/pristine", "3.10.11/pristine", "patched/3.10.11"}
+    assert paired["patched/pristine"]["ratios"] == pytest.approx(
+        [445 / 444, 441 / 443, 444 / 445]
+    )
+    assert paired["patched/pristine"]["verdict"] == "no significant difference"
+    assert paired["3.10.11/pristine"]["verdict"] == "fewer"
+    assert paired["patched/3.10.11"]["verdict"] == "more"
     claim = ins["claim"]
-    assert claim["saving"] == pytest.approx(1 / 444)
+    assert claim["saving"] == pytest.approx(1 - paired["patched/pristine"]["geomean"])
     assert not claim["confirmed"]
-    assert "within the spread" in claim["verdict"]
-
-
-def tree(per_request: float, spread: float = 0.003) -> dict[str, Any]:
-    return {"per_request": per_request, "spread": spread}
+    assert "no significant difference" in claim["verdict"]
 
 
 @pytest.mark.parametrize(
     ("patched", "confirmed", "words"),
     [
-        (85_000.0, True, "confirms the claim"),
-        (89_000.0, True, "confirms the claim"),  # 11 %: at least 3/4 of 13.5 %
-        (99_900.0, False, "within the spread"),
-        (98_000.0, False, "about 7 times smaller"),
-        (101_000.0, False, "runs more instructions"),
+        ([85.0, 86.0, 84.0], True, "confirms the claim"),
+        ([89.0, 89.9, 88.1], True, "confirms the claim"),  # 11 %: 3/4 of 13.5 %
+        ([101.0, 100.0, 99.5], False, "no significant difference"),
+        ([98.0, 99.0, 97.0], False, "real but about 7 times smaller"),
+        ([101.0, 102.0, 100.0], False, "runs more instructions"),
+        ([98.0], False, "one round: no interval"),
     ],
 )
-def test_claim_check(patched: float, confirmed: bool, words: str) -> None:
-    claim = report.claim_check({"pristine": tree(100_000.0), "patched": tree(patched)})
+def test_claim_check(patched: list[float], confirmed: bool, words: str) -> None:
+    pristine = [100.0, 101.0, 99.0][: len(patched)]
+    paired = report.paired_ratios(patched, pristine, report.COUNT_WORDS)
+    claim = report.claim_check(paired)
     assert claim["confirmed"] is confirmed
     assert words in claim["verdict"]
-    assert claim["saving"] == pytest.approx(1 - patched / 100_000)
+    assert claim["saving"] == pytest.approx(1 - paired["geomean"])
 
 
 def test_cpu_plan_pins_server_and_client_apart_when_it_can() -> None:
@@ -186,15 +191,21 @@ def test_render_load_shows_counts_claim_intervals_and_machine() -> None:
     assert "server pinned to CPU 0, every client to CPU 1" in text
     assert "1.50 1.40 1.30 at the start, 1.70 1.50 1.35 at the end" in text
     assert "- pristine: Python 3.11.7, aiohttp 3.10.10 (C extensions: yes)" in text
-    # instructions
-    assert "| pristine | 444,000 | 0.45% |  |" in text
-    assert "| patched | 443,000 | 0.45% | patched/pristine 0.9977 |" in text
-    assert "| 3.10.11 | 391,000 | 0.51% | 3.10.11/pristine 0.8806 |" in text
-    assert "patched/3.10.11 1.1330" in text
+    # instructions; by hand: logs of 445/444, 441/443, 444/445 have mean
+    # -0.0015083 and sd 0.0034478, t(0.975, 2) = 4.303
+    assert "| pristine | 444,000 | 0.45% |" in text
+    assert "| patched | 444,000 | 0.90% |" in text
+    assert "| 3.10.11 | 391,000 | 0.51% |" in text
+    assert (
+        "| patched/pristine | 0.9985 | [0.9900, 1.0071] | no significant difference "
+        "| 0.9955–1.0023 |" in text
+    )
+    assert "| 3.10.11/pristine | 0.8806 | [0.8716, 0.8898] | fewer |" in text
+    assert "| patched/3.10.11 | 1.1338 | [1.1204, 1.1474] | more |" in text
     assert "~13.5% of the request time" in text
-    fewer = "0.23% fewer instructions per request than pristine (3.10.11: 11.94% fewer)"
+    fewer = "0.15% fewer instructions per request than pristine (3.10.11: 11.94% fewer)"
     assert fewer in text
-    assert "**does not confirm the claim: the difference is within the spread" in text
+    assert "**does not confirm the claim: no significant difference" in text
     # wall clock
     assert "| pristine | 2.000 ms |" in text
     assert "| patched/pristine | total time | 1.1000 | [1.1000, 1.1000] | slower |" in (

@@ -192,8 +192,12 @@ bench: venv venv-pristine
 	$(VENV)/bin/python -m tools.bench --mode $(or $(MODE),instructions) \
 		$(if $(ROUNDS),--rounds $(ROUNDS))
 
+# Wall-clock rounds (ROUNDS) and rounds of each client under callgrind
+# (INSTR_ROUNDS, 0 for none), pristine, patched and 3.10.11.
 bench-load: venv venv-pristine
-	$(VENV)/bin/python -m tools.bench load $(if $(ROUNDS),--rounds $(ROUNDS))
+	$(MAKE) system-deps EXTRA_DEBIAN="$(BENCH_DEBIAN_PACKAGES)"
+	$(VENV)/bin/python -m tools.bench load $(if $(ROUNDS),--rounds $(ROUNDS)) \
+		$(if $(INSTR_ROUNDS),--instr-rounds $(INSTR_ROUNDS))
 
 matrix: venv
 	$(VENV)/bin/python -m tools.matrix $(if $(VERSIONS),--versions $(VERSIONS))

@@ -5,6 +5,7 @@ real sdist: run by `make test` after `make apply`."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +16,7 @@ from tests.tools.gitrepo import files_of
 from tests.tools.throwaway import Project, real_pin_project, real_sdist
 from tools import dep3, race_results, sdist
 from tools.patches import read_patch, read_series
-from tools.project import MAIN, MEASUREMENTS, PATCHES, load_pin
+from tools.project import MAIN, MEASUREMENTS, PATCHES, load_pin, series_patches
 
 GIT_ENV = {
     **os.environ,
@@ -68,6 +69,21 @@ def test_every_patch_carries_dep3_facts() -> None:
             assert [r.split("/commit/")[0] for r in upstream.references] == [
                 "https://github.com/aio-libs/aiohttp"
             ], entry.name
+
+
+@pytest.mark.skipif(not MAIN, reason="the forward series is where these point")
+def test_a_fix_upstream_lacks_names_the_forward_patch_that_carries_it() -> None:
+    """Forwarded: no, carried to <release> by forward/patches/<patch> ...:
+    every forward patch named exists and is in the forward series."""
+    forward = {e.name for e in read_series(series_patches("forward"))}
+    for entry in read_series(PATCHES):
+        message = read_patch(entry).message
+        if dep3.forwarded(message) != "no":
+            continue
+        [value] = dep3.fields(message)["Forwarded"]
+        named = re.findall(r"forward/patches/(\S+\.patch)", value)
+        assert named, f"{entry.name}: Forwarded: no names no forward patch"
+        assert set(named) <= forward, entry.name
 
 
 def test_applied_upstream_names_only_what_the_race_table_measured() -> None:

@@ -271,7 +271,7 @@ class Storm:
 
 
 @pytest.mark.proves_patch("0003")
-@pytest.mark.proves_forward("0002")
+@pytest.mark.proves_forward("0001", "0002")
 async def test_random_failures_leave_the_connector_empty(
     aiohttp_server: Any, recwarn: pytest.WarningsRecorder
 ) -> None:

@@ -48,7 +48,7 @@ endif
 # setup.cfg. Paths quoted: the clone may live in a directory with a space.
 UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	"$(CURDIR)/$(1)/bin/pytest" \
-	-c $(if $(wildcard $(or $(4),$(CHECKOUT))/pytest.ini),pytest.ini,setup.cfg) \
+	-c "$$(if [ -f pytest.ini ]; then echo pytest.ini; else echo setup.cfg; fi)" \
 	-o addopts= -p no:cacheprovider -m "not dev_mode" -q -p tools.pytest_upstream \
 	--deselect-file="$(CURDIR)/$(UPSTREAM_DESELECT)" \
 	--junitxml="$(CURDIR)/$(SERIES_BUILD)/upstream/$(2).xml" $(3)

@@ -28,7 +28,6 @@ import fcntl
 import gzip
 import io
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -37,7 +36,6 @@ import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +44,7 @@ from tools import sdist
 from tools.checkout_state import stale_or_local
 from tools.cli import reports_errors
 from tools.compat import extract_tar
+from tools.interpreters import SUPPORTED, Python, find, looked_in
 from tools.project import (
     BUILD,
     CHECKOUT,
@@ -71,8 +70,6 @@ from tools.project import (
 
 WORK = BUILD / "wheel"
 BUILD_VENVS = BUILD / "venvs"
-# The Pythons the wheels are for; `make wheels` finds them under pyenv.
-SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
 C_EXTENSIONS = ("_helpers", "_http_parser", "_http_writer", "_websocket")
 
 
@@ -83,53 +80,19 @@ class WheelError(ToolError):
 # ---------------------------------------------------------------- pythons
 
 
-@dataclass(frozen=True)
-class Python:
-    version: str  # "3.9"
-    path: str
-
-    @property
-    def tag(self) -> str:
-        return "cp" + self.version.replace(".", "")
-
-
-def _version_of(path: str) -> str | None:
-    done = subprocess.run(
-        [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def running_python() -> Python:
     return Python(f"{sys.version_info[0]}.{sys.version_info[1]}", sys.executable)
 
 
-def pyenv_root() -> Path:
-    return Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-
-
 def find_python(version: str) -> Python | None:
-    """The newest pyenv CPython X.Y.Z for version, else pythonX.Y on PATH,
-    else the running Python if it is that version."""
-    found = []
-    for path in (pyenv_root() / "versions").glob(f"{version}.*/bin/python3"):
-        release = path.parent.parent.name
-        if re.fullmatch(r"\d+\.\d+\.\d+", release):  # not 3.13.0t, not a venv
-            found.append((tuple(map(int, release.split("."))), str(path)))
-    candidates = [exe for _, exe in sorted(found, reverse=True)]
-    on_path = shutil.which(f"python{version}")  # setup-python, deadsnakes, ...
-    candidates += [on_path] if on_path else []
-    for exe in candidates:
-        if _version_of(exe) == version:
-            return Python(version, exe)
+    """version wherever this machine keeps it (tools.interpreters), else the
+    running Python if it is that version."""
     here = running_python()
-    return here if here.version == version else None
+    return find(version) or (here if here.version == version else None)
 
 
 def missing(version: str) -> str:
-    return f"no Python {version} under {pyenv_root()}/versions or on PATH"
+    return f"no Python {version} {looked_in()}"
 
 
 def supported_pythons() -> list[Python]:

@@ -68,7 +68,7 @@ OUTPUTS = {
     "pr": ("build/pr",),
     "upstream tests": ("build/upstream",),
     "intree": ("build/intree",),
-    "wheel": ("build/wheel", "dist", "dist.sha256"),
+    "wheel": ("build/wheel", "dist", "dist.sha256", "dist.lock"),
     "matrix": ("build/matrix",),
     "audit": ("build/audit",),
     # scratch dirs (envs' too) and the swaps a killed apply/refresh left;

@@ -44,6 +44,7 @@ from tools import sdist
 from tools.checkout_state import stale_or_local
 from tools.cli import reports_errors
 from tools.compat import extract_tar
+from tools.hashlock import install_line, lock_path, locks_dir, shown, write_lock
 from tools.interpreters import SUPPORTED, Python, find, looked_in
 from tools.project import (
     BUILD,
@@ -273,7 +274,8 @@ def sums_file(out: Path) -> Path:
 
 
 def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
-    """out/: the sdist and one wheel per Python; their sha256 in sums_file(out)."""
+    """out/: the sdist and one wheel per Python; their sha256 in sums_file(out);
+    each wheel's hash lock in hashlock.locks_dir(out)."""
     pythons = pythons or [running_python()]
     pin = load_pin()  # once: every step below builds the same release
     head = checked_head(pin)
@@ -287,6 +289,7 @@ def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
             wheels.append(build_wheel(archive, python, epoch))
             print(f"built {wheels[-1].name} with {python.path}")
         shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(locks_dir(out), ignore_errors=True)
         out.mkdir(parents=True)
         built = [Path(shutil.copy(f, out)) for f in (archive, *wheels)]
     twine_check(built)
@@ -295,6 +298,10 @@ def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
     )
     sums_file(out).write_text(sums)
     print(f"{sums_file(out)}:\n{sums}", end="")
+    version = str(series_version())
+    for python, whl in zip(pythons, wheels):
+        lock = write_lock(out / whl.name, python.path, out, pin.name, version)
+        print(f"{shown(lock)}: {install_line(out, wheel_tag(whl))}")
     return built
 
 
@@ -333,12 +340,21 @@ def wheel_tag(wheel: Path) -> str:
 
 
 def smoke_one(wheel: Path, python: Python, version: SeriesVersion) -> None:
-    """Install the wheel where the checkout is out of reach and test it."""
+    """Install the wheel where the checkout is out of reach, as the README
+    says (by its hash lock), and test it."""
+    lock = lock_path(wheel.parent, wheel_tag(wheel))
+    if not lock.exists():
+        raise WheelError(
+            f"{lock}: no hash lock for {wheel.name}; run `make wheel` or `make wheels`"
+        )
     with tempfile.TemporaryDirectory(prefix="aiohttp-smoke-") as tmp:
         work = Path(tmp)
         vpy = str(make_venv(work / "venv", python.path))
+        by_hash = ["--require-hashes", "--find-links", str(wheel.parent)]
+        pip(work / "venv", "install", "--quiet", *by_hash, "-r", str(lock))
+        # then what the tests need; the constraints keep the wheel's aiohttp
         reqs = ["-c", str(CONSTRAINTS), "-r", str(REQUIREMENTS / "behaviour.txt")]
-        pip(work / "venv", "install", "--quiet", *reqs, str(wheel))
+        pip(work / "venv", "install", "--quiet", *reqs)
         tests = work / "tests"
         skip = shutil.ignore_patterns("__pycache__")
         shutil.copytree(ROOT / "tests" / "patch", tests, ignore=skip)

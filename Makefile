@@ -31,7 +31,7 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	--junitxml="$(CURDIR)/build/upstream/$(2).xml" $(3)
 
 .PHONY: apply unapply refresh rebase rebase-continue rebase-abort rebase-survey system-deps venv venv-pristine test test-tools \
-	test-patch test-bench test-upstream-selected test-integration test-upstream \
+	test-patch test-bench test-upstream-selected test-integration test-slow test-upstream \
 	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
@@ -77,12 +77,14 @@ venv-pristine: system-deps
 	$(PYTHON) -m tools.envs pristine
 
 # test-integration last: the tooling checks that need the real checkout.
+# Every test but the slow ones (marked slow), which `make test-slow` runs
+# and .ci/run adds.
 test: venv
 	$(MAKE) test-tools test-patch test-bench test-upstream-selected
 	$(MAKE) test-integration
 
 test-tools:
-	$(VENV)/bin/python -m pytest tests/tools
+	$(VENV)/bin/python -m pytest tests/tools -m "not slow"
 
 test-patch:
 	$(VENV)/bin/python -m pytest tests/patch
@@ -93,7 +95,13 @@ test-bench:
 
 # make pr, changelog and wheel on the real series (needs `make apply`).
 test-integration:
-	$(VENV)/bin/python -m pytest tests/integration
+	$(VENV)/bin/python -m pytest tests/integration -m "not slow"
+
+# Minutes each: apply, unapply and refresh SIGKILLed at every step; two
+# full wheel builds for two Pythons, byte for byte, and their hash locks
+# installed by pip --require-hashes.
+test-slow: venv
+	$(VENV)/bin/python -m pytest -m slow tests/tools tests/integration
 
 test-upstream-selected:
 	$(call UPSTREAM_PYTEST,$(VENV),selected-modules,$(addprefix tests/,$(UPSTREAM_MODULES)))
@@ -126,7 +134,8 @@ lint: venv
 wheel: venv
 	$(VENV)/bin/python -m tools.wheel build
 
-# One wheel per Python 3.9-3.13 that pyenv has; a missing one is skipped.
+# One wheel per Python 3.9-3.13 the machine has (pyenv, setup-python's,
+# PATH); a missing one is skipped. Each with its hash lock in dist.lock/.
 wheels: venv
 	$(VENV)/bin/python -m tools.wheel build --all
 

@@ -97,9 +97,9 @@ test-bench:
 test-integration:
 	$(VENV)/bin/python -m pytest tests/integration -m "not slow"
 
-# Minutes each: apply, unapply and refresh SIGKILLed at every step; two
-# full wheel builds for two Pythons, byte for byte, and their hash locks
-# installed by pip --require-hashes.
+# The tests marked slow: apply, unapply and refresh SIGKILLed at every
+# step, make apply with every Python, the in-tree check end to end, two
+# full wheel builds byte for byte and their hash locks installed.
 test-slow: venv
 	$(VENV)/bin/python -m pytest -m slow tests/tools tests/integration
 

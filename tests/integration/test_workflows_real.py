@@ -111,12 +111,11 @@ def test_wheels_workflow_builds_what_upstream_shipped_each_once(
     assert len(selected) == 90  # what PyPI holds for 3.10.10
 
 
-@pytest.mark.parametrize("platform", ["linux", "macos", "windows"])
 def test_without_the_workflows_settings_aiohttps_config_selects_others(
-    patched_tree: Path, platform: str
+    patched_tree: Path,
 ) -> None:
     """So the comparison above tests the workflow, not a default."""
-    default = set(identifiers(patched_tree, platform, {}))
+    default = set(identifiers(patched_tree, "linux", {}))
     assert default - set(upstream_identifiers())
 
 

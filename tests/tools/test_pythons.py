@@ -19,8 +19,9 @@ CODE = Path(__file__).resolve().parents[2]  # this project's tools and patches
 PYENV = Path.home() / ".pyenv" / "versions"
 
 
+# Debian's own in `make test`; every other one in `make test-slow` (.ci/run).
 SUPPORTED = ["/usr/bin/python3"] + [
-    python.path
+    pytest.param(python.path, marks=pytest.mark.slow)
     for python in map(interpreters.find, interpreters.SUPPORTED)
     if python is not None
 ]

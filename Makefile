@@ -31,8 +31,8 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	--junitxml="$(CURDIR)/build/upstream/$(2).xml" $(3)
 
 .PHONY: apply unapply refresh rebase rebase-continue rebase-abort rebase-survey system-deps venv venv-pristine test test-tools \
-	test-patch test-bench test-upstream-selected test-integration test-slow test-upstream \
-	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
+	test-patch test-bench test-upstream-selected test-integration test-series test-slow \
+	test-upstream test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
 # apply and rebase need only GNU patch (and pip) from Debian, not quilt
@@ -76,11 +76,16 @@ venv: system-deps
 venv-pristine: system-deps
 	$(PYTHON) -m tools.envs pristine
 
-# test-integration last: the tooling checks that need the real checkout.
 # Every test but the slow ones (marked slow), which `make test-slow` runs
-# and .ci/run adds.
+# and .ci/run adds. Two lanes at once, one per core, each target's output
+# shown whole when it ends: the tooling's tests, and test-series.
 test: venv
-	$(MAKE) test-tools test-patch test-bench test-upstream-selected
+	$(MAKE) --jobs=2 --output-sync=target test-tools test-series
+
+# The series and the real checkout: test-integration last, since it reads
+# the junit that test-upstream-selected writes.
+test-series:
+	$(MAKE) test-patch test-bench test-upstream-selected
 	$(MAKE) test-integration
 
 test-tools:

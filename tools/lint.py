@@ -114,7 +114,7 @@ def zizmor(root: Path = ROOT) -> bool:
     bin_dir = Path(sys.executable).parent  # the venv's: pinned in lint.txt
     config = ["--config", "zizmor.yml"] if (root / "zizmor.yml").exists() else []
     done = subprocess.run(
-        [str(bin_dir / "zizmor"), "--offline", "--no-progress", *config, WORKFLOWS],
+        [str(bin_dir / "zizmor"), "--offline", "--quiet", *config, WORKFLOWS],
         cwd=root,
     )
     return done.returncode == 0

@@ -13,6 +13,7 @@ its own file's. Installing it:
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,10 +43,8 @@ def shown(path: Path) -> str:
 def install_line(dist: Path, tag: str) -> str:
     """The one command that installs the wheel of tag from dist by its lock."""
     python = f"python{tag[2]}.{tag[3:]}"
-    return (
-        f"{python} -m pip install --require-hashes --find-links {shown(dist)} "
-        f"-r {shown(lock_path(dist, tag))}"
-    )
+    where, lock = shlex.quote(shown(dist)), shlex.quote(shown(lock_path(dist, tag)))
+    return f"{python} -m pip install --require-hashes --find-links {where} -r {lock}"
 
 
 def write_lock(wheel: Path, python: str, dist: Path, name: str, version: str) -> Path:

@@ -54,9 +54,9 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	--junitxml="$(CURDIR)/$(SERIES_BUILD)/upstream/$(2).xml" $(3)
 
 .PHONY: apply unapply refresh rebase rebase-continue rebase-abort rebase-survey system-deps venv venv-pristine test test-tools \
-	test-patch test-bench test-upstream-selected test-integration test-upstream \
-	test-upstream-pristine test-upstream-selected-pristine test-series \
-	tools-venv test-pristine changelog lint wheel wheels wheel-smoke pr \
+	test-patch test-bench test-upstream-selected test-integration test-series test-slow \
+	test-upstream test-upstream-pristine test-upstream-selected-pristine \
+	test-forward-series tools-venv test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix races tox audit audit-addons clean
 
 # apply and rebase need only GNU patch (and pip) from Debian, not quilt
@@ -109,24 +109,31 @@ ifeq ($(SERIES_NAME),forward)
 test: venv venv-pristine tools-venv
 	$(MAKE) test-patch test-upstream-selected test-upstream-selected-pristine
 	$(PYTHON) -m tools.intree
-	$(MAKE) test-series
+	$(MAKE) test-forward-series
 else
-# test-integration last: the tooling checks that need the real checkout.
+# Every test but the slow ones (marked slow), which `make test-slow` runs
+# and .ci/run adds. Two lanes at once, one per core, each target's output
+# shown whole when it ends: the tooling's tests, and test-series.
 test: venv
-	$(MAKE) test-tools test-patch test-bench test-upstream-selected
-	$(MAKE) test-integration
+	$(MAKE) --jobs=2 --output-sync=target test-tools test-series
 endif
+
+# The series and the real checkout: test-integration last, since it reads
+# the junit that test-upstream-selected writes.
+test-series:
+	$(MAKE) test-patch test-bench test-upstream-selected
+	$(MAKE) test-integration
 
 # Our tools' own venv (.venv, the main series' patched build); the forward
 # series runs its checks and make pr there.
 tools-venv:
 	$(MAKE) venv SERIES=main
 
-test-series:
+test-forward-series:
 	$(TOOLS_VENV)/bin/python -m pytest tests/integration/test_series_real.py
 
 test-tools:
-	$(VENV)/bin/python -m pytest tests/tools
+	$(VENV)/bin/python -m pytest tests/tools -m "not slow"
 
 test-patch:
 	$(VENV)/bin/python -m pytest tests/patch
@@ -137,7 +144,13 @@ test-bench:
 
 # make pr, changelog and wheel on the real series (needs `make apply`).
 test-integration:
-	$(VENV)/bin/python -m pytest tests/integration
+	$(VENV)/bin/python -m pytest tests/integration -m "not slow"
+
+# The tests marked slow: apply, unapply and refresh SIGKILLed at every
+# step, make apply with every Python, the in-tree check end to end, two
+# full wheel builds byte for byte and their hash locks installed.
+test-slow: venv
+	$(VENV)/bin/python -m pytest -m slow tests/tools tests/integration
 
 test-upstream-selected:
 	$(call UPSTREAM_PYTEST,$(VENV),selected-modules,$(addprefix tests/,$(UPSTREAM_MODULES)))
@@ -175,7 +188,8 @@ lint: venv
 wheel: venv
 	$(VENV)/bin/python -m tools.wheel build
 
-# One wheel per Python 3.9-3.13 that pyenv has; a missing one is skipped.
+# One wheel per Python 3.9-3.13 the machine has (pyenv, setup-python's,
+# PATH); a missing one is skipped. Each with its hash lock in dist.lock/.
 wheels: venv
 	$(VENV)/bin/python -m tools.wheel build --all
 
@@ -209,16 +223,13 @@ matrix: venv
 races: venv
 	$(VENV)/bin/python -m tools.races $(if $(BUILDS),--builds "$(BUILDS)")
 
-# The behaviour tests on Python 3.9 to 3.13. pyenv's shims answer only for
-# the active version, so name its interpreters; a missing one is skipped.
-TOX_PYTHONS = $(wildcard $(HOME)/.pyenv/versions/3.9.*/bin/python3 \
-	$(HOME)/.pyenv/versions/3.1[0-9].*/bin/python3)
+# The behaviour tests on Python 3.9 to 3.13, found by toxfile.py wherever
+# the machine keeps them (pyenv too); a missing one is skipped.
 # Its summary (per-Python results and test counts) goes to
 # docs/measurements.md; tox's own exit status is make's.
 tox: venv
 	mkdir -p build/tox
-	{ $(VENV)/bin/tox run -e py39,py310,py311,py312,py313 \
-		$(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS)) 2>&1; \
+	{ $(VENV)/bin/tox run -e py39,py310,py311,py312,py313 2>&1; \
 		echo $$? > build/tox/status; } | tee build/tox/tox.log
 	{ echo '```'; grep -E '^ *py3[0-9]+: (OK|FAIL)|passed|failed|congratulations' \
 		build/tox/tox.log; echo '```'; } | $(VENV)/bin/python -m tools.measurements \

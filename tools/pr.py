@@ -1,7 +1,8 @@
 """Write build/pr/: the series as `git format-patch --cover-letter` lays it out.
 
-    build/pr/0000-cover-letter.patch     what changes and why, the latest
-                                         benchmark table, aiohttp's own tests,
+    build/pr/0000-cover-letter.patch     what changes and why, the benchmark
+                                         figures docs/measurements.md records,
+                                         aiohttp's own test counts (junit),
                                          the changelog draft
     build/pr/0001-*.patch ...            one mail per commit
     build/pr/aiohttp-connect-timeout.mbox  the patches without the cover
@@ -30,9 +31,11 @@ from tools.cli import reports_errors
 from tools.dep3 import strip_downstream
 from tools.fragments import aiohttp_draft
 from tools.junit import read_junit
+from tools.measurements import section
 from tools.project import (
     BUILD,
     CHECKOUT,
+    MEASUREMENTS,
     ROOT,
     Pin,
     ToolError,
@@ -43,7 +46,8 @@ from tools.project import (
 )
 
 OUT = BUILD / "pr"
-BENCH_REPORT = BUILD / "bench" / "report.md"
+# What make bench (either mode) and make bench-load record in MEASUREMENTS.
+BENCH_SECTIONS = ("bench-instructions", "bench-walltime", "bench-load")
 UPSTREAM_RESULTS = BUILD / "upstream"
 DESELECT = ROOT / "tests" / "upstream-deselect.txt"
 MBOX = "aiohttp-connect-timeout.mbox"
@@ -76,19 +80,25 @@ changelog fragment says how.
 
 
 def upstream_summary(results: Path = UPSTREAM_RESULTS) -> str:
-    """Counts from the junit files `make test` / `make test-upstream` wrote."""
+    """Counts from the junit files `make test` / `make test-upstream` wrote,
+    in pytest's words: passed, failed, skipped and xfailed apart."""
     lines = []
     for xml in sorted(results.glob("*.xml")):
         lines.append(f"- {xml.stem}: {read_junit(xml).summary()}")
     return "\n".join(lines) or "- not run yet: `make test` or `make test-upstream`"
 
 
+def benchmark_figures(doc: Path = MEASUREMENTS) -> str:
+    """The benchmark sections of docs/measurements.md as recorded there (date,
+    machine, command and figures), or what to run when there are none."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    found = [section(text, name) for name in BENCH_SECTIONS]
+    recorded = [figures for figures in found if figures]
+    return "\n\n".join(recorded) or "Not measured yet: run `make bench`."
+
+
 def cover_blurb(pin: Pin, tree: Path = CHECKOUT) -> str:
-    bench = (
-        BENCH_REPORT.read_text().strip()
-        if BENCH_REPORT.exists()
-        else "Not measured yet: run `make bench`."
-    )
+    bench = benchmark_figures()
     n_deselected = sum(
         1
         for line in DESELECT.read_text().splitlines()

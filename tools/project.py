@@ -114,7 +114,7 @@ OUTPUTS = {
     "pr": ("build/pr",),
     "upstream tests": ("build/upstream",),
     "intree": ("build/intree",),
-    "wheel": ("build/wheel", "dist", "dist.sha256"),
+    "wheel": ("build/wheel", "dist", "dist.sha256", "dist.lock"),
     "matrix": ("build/matrix",),
     "forward series": (
         "build/forward/venvs",

@@ -27,6 +27,9 @@ import pytest
 
 from tests.tools.throwaway import Project, line_patch
 
+# A minute of kills and reruns: `make test-slow` (in .ci/run), not `make test`.
+pytestmark = pytest.mark.slow
+
 P1 = line_patch("Change line four", 4, "changed 4")
 P2 = line_patch("Change line twelve", 12, "changed 12")
 

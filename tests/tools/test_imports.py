@@ -82,8 +82,9 @@ def test_commands_are_not_libraries(path: Path) -> None:
     """A tool may import floors below it, never another command module."""
     commands = {f"tools.{p.stem}" for p in MODULES if is_command(p)}
     # Floors with a small CLI for the Makefile, not commands: project
-    # (make-vars, clean) and measurements (record, for tox and the audit).
-    commands -= {"tools.project", "tools.measurements"}
+    # (make-vars, clean), measurements (record, for tox and the audit) and
+    # interpreters (for .ci/pythons).
+    commands -= {"tools.project", "tools.measurements", "tools.interpreters"}
     if path.name in LIFECYCLE:
         commands.discard("tools.patchq")
     assert tool_imports(path) & commands == set()

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from build import ProjectBuilder
+
 from tools import sdist
 from tools.checkout_state import stale_or_local
 from tools.cli import reports_errors

@@ -228,17 +228,59 @@ def git_identity(
     return env
 
 
+# A checkout's .git/config and hooks/ may hold anything (a patch once wrote
+# through a symlink into them): our own git commands run no hook, no
+# fsmonitor command and no signing program, whatever they say.
+SAFE_GIT_CONFIG = {
+    "core.hooksPath": os.devnull,
+    "core.fsmonitor": "false",
+    "commit.gpgSign": "false",
+    "tag.gpgSign": "false",
+}
+# Variables that point git at another repository, index or config than the
+# one a tool names (a `make` run from inside a git hook has GIT_DIR set).
+GIT_LOCATION_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+)
+
+
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment where no user or system git config changes output."""
-    env = dict(os.environ)
+    """An environment where no user or system git config changes output,
+    and no hook or config command of a checkout runs."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in GIT_LOCATION_VARIABLES
+        and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+    }
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
         GIT_CONFIG_GLOBAL=os.devnull,
         LC_ALL="C",
         TZ="UTC",
+        GIT_CONFIG_COUNT=str(len(SAFE_GIT_CONFIG)),
     )
+    for n, (key, value) in enumerate(SAFE_GIT_CONFIG.items()):
+        env[f"GIT_CONFIG_KEY_{n}"] = key
+        env[f"GIT_CONFIG_VALUE_{n}"] = value
     env.update(extra or {})
     return env
+
+
+def git_ceiling(repo: Path) -> dict[str, str]:
+    """Stop git from taking a directory above repo for the repository: a
+    checkout without its .git must not become the project's own clone."""
+    return {"GIT_CEILING_DIRECTORIES": str(Path(os.path.abspath(repo)).parent)}
 
 
 def git(
@@ -260,7 +302,7 @@ def git(
         input=input,
         encoding="utf-8",
         errors="surrogateescape",
-        env=git_env(env),
+        env=git_env({**git_ceiling(repo), **(env or {})}),
     )
     if check and done.returncode:
         raise ToolError(

@@ -50,6 +50,7 @@ from tools.project import (
     Pin,
     ToolError,
     git,
+    git_ceiling,
     git_env,
     load_pin,
     matrix_pins,
@@ -236,7 +237,7 @@ def _replay(tree: Path, rebase: Rebase, *args: str) -> None:
         ["git", "-C", str(tree), *options, *args],
         capture_output=True,
         text=True,
-        env=git_env(REBASER),
+        env=git_env({**git_ceiling(tree), **REBASER}),
     )
     if rebase_in_progress(tree):
         raise _conflict(tree, rebase)

@@ -98,8 +98,9 @@ FORMAT_PATCH_OPTS = (
 
 
 def commit_patch(tree: Path, patch: Patch, where: str) -> None:
-    git(tree, "add", "-A", where=where)
-    if not git(tree, "status", "--porcelain", where=where):
+    """Commit what apply_patch staged: exactly the patch's files (ignored
+    ones too), nothing else that happens to be in the tree."""
+    if not git(tree, "diff", "--cached", "--name-only", where=where).strip():
         raise ToolError(f"{where}: applies but changes nothing; remove it from series")
     # committer = author: rebuilding gives the same commit ids
     who = git_identity(patch.author, patch.email, patch.date)

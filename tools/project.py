@@ -24,7 +24,9 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -312,13 +314,23 @@ def git(
     return done.stdout
 
 
+@contextmanager
+def scratch_dir(prefix: str, build: Path = BUILD) -> Iterator[Path]:
+    """A temporary directory inside the project (build/tmp/), not $TMPDIR:
+    what a killed command leaves there, `make clean` removes."""
+    root = build / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=root) as tmp:
+        yield Path(tmp)
+
+
 def export_tree(tree: Path, commit: str, dest: Path, paths: Iterable[str] = ()) -> None:
     """Write the commit's files (or only `paths`) to dest: nothing untracked."""
     dest.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
         ["git", "-C", str(tree), "archive", "--format=tar", commit, *paths],
         capture_output=True,
-        env=git_env(),
+        env=git_env(git_ceiling(tree)),
     )
     if archive.returncode:
         raise ToolError(

@@ -9,13 +9,15 @@ lifecycle here: that is tools/patchq.py.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tools.diffs import HUNK_RE, FileDiff, parse_diff
-from tools.project import PATCHES, ToolError, git_ceiling, git_env, scratch_dir
+from tools.project import PATCHES, ToolError, git_ceiling, git_env
 
 # ---------------------------------------------------------------- series
 
@@ -168,41 +170,71 @@ def _utf8(data: bytes, where: str, what: str) -> str:
         ) from None
 
 
+def mailinfo(mail: Path) -> tuple[int, bytes, bytes, bytes, bytes]:
+    """git mailinfo on the file: exit status, stdout (the header), stderr,
+    message and diff. Through pipes, so a killed run leaves no file."""
+    fds = os.pipe() + os.pipe()  # message read, write; diff read, write
+    try:
+        with mail.open("rb") as stdin:
+            proc = subprocess.Popen(
+                [
+                    "git",
+                    "mailinfo",
+                    "-b",
+                    "-u",
+                    f"/dev/fd/{fds[1]}",
+                    f"/dev/fd/{fds[3]}",
+                ],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(fds[1], fds[3]),
+                env=git_env(),
+            )
+    finally:
+        os.close(fds[1])
+        os.close(fds[3])
+    read: dict[int, bytes] = {}
+
+    def drain(fd: int) -> None:
+        with os.fdopen(fd, "rb") as f:
+            read[fd] = f.read()
+
+    readers = [threading.Thread(target=drain, args=(fd,)) for fd in fds[::2]]
+    for reader in readers:
+        reader.start()
+    out, err = proc.communicate()
+    for reader in readers:
+        reader.join()
+    return proc.returncode, out, err, read[fds[0]], read[fds[2]]
+
+
 def read_patch(entry: SeriesEntry, *, where: str | None = None) -> Patch:
     """Split a format-patch file with git's own parser (what `git am` uses).
 
     where: what an error names (default: the file).
     """
     where = where or str(entry.path)
-    with scratch_dir("mail-") as tmp:
-        msg, diff = tmp / "msg", tmp / "diff"
-        with entry.path.open("rb") as mail:
-            done = subprocess.run(
-                ["git", "mailinfo", "-b", "-u", str(msg), str(diff)],
-                stdin=mail,
-                capture_output=True,
-                env=git_env(),
-            )
-        if done.returncode:
-            why = " ".join(done.stderr.decode("utf-8", "replace").split())
-            raise ToolError(f"{where}: malformed mail header: {why}")
-        info = dict(
-            line.split(": ", 1)
-            for line in _utf8(done.stdout, where, "its header").splitlines()
-            if ": " in line
+    code, header, err, msg, diff = mailinfo(entry.path)
+    if code:
+        why = " ".join(err.decode("utf-8", "replace").split())
+        raise ToolError(f"{where}: malformed mail header: {why}")
+    info = dict(
+        line.split(": ", 1)
+        for line in _utf8(header, where, "its header").splitlines()
+        if ": " in line
+    )
+    missing = [k for k in ("Author", "Email", "Subject", "Date") if not info.get(k)]
+    if missing:
+        raise ToolError(
+            f"{where}: malformed: the header lacks {', '.join(missing)}. "
+            "Each patch needs a git format-patch header (From:, Date:, "
+            "Subject:)."
         )
-        missing = [k for k in ("Author", "Email", "Subject", "Date") if not info.get(k)]
-        if missing:
-            raise ToolError(
-                f"{where}: malformed: the header lacks {', '.join(missing)}. "
-                "Each patch needs a git format-patch header (From:, Date:, "
-                "Subject:)."
-            )
-        body = _utf8(msg.read_bytes(), where, "its message").strip()
-        message = info["Subject"] + ("\n\n" + body if body else "") + "\n"
-        # bytes, not read_text(): universal newlines would turn a \r into \n
-        diff_text = diff.read_bytes().decode("utf-8", "surrogateescape")
-    parsed = parse_diff(diff_text, where)
+    body = _utf8(msg, where, "its message").strip()
+    message = info["Subject"] + ("\n\n" + body if body else "") + "\n"
+    # bytes, not text mode: universal newlines would turn a \r into \n
+    parsed = parse_diff(diff.decode("utf-8", "surrogateescape"), where)
     return Patch(
         entry.name,
         info["Author"],

@@ -24,9 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,16 +299,6 @@ def git(
             + " ".join(done.stderr.split())
         )
     return done.stdout
-
-
-@contextmanager
-def scratch_dir(prefix: str, build: Path = BUILD) -> Iterator[Path]:
-    """A temporary directory inside the project (build/tmp/), not $TMPDIR:
-    what a killed command leaves there, `make clean` removes."""
-    root = build / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=root) as tmp:
-        yield Path(tmp)
 
 
 def export_tree(tree: Path, commit: str, dest: Path, paths: Iterable[str] = ()) -> None:

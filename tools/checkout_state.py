@@ -26,7 +26,8 @@ BUILD_OWNED_TRACKED = ("aiohttp.egg-info/",)
 
 def series_stamp(pin: Pin, entries: list[SeriesEntry], patches: Path) -> str:
     """Identifies everything a checkout is built from."""
-    digest = hashlib.sha256(pin.sha256.encode())
+    # the whole pin: a version edited alone must not look up to date
+    digest = hashlib.sha256(json.dumps(asdict(pin), sort_keys=True).encode())
     digest.update((patches / "series").read_bytes())
     for entry in entries:
         digest.update(entry.name.encode() + b"\0" + entry.path.read_bytes())

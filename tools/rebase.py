@@ -207,6 +207,8 @@ def start(
                 "built on; set the new version, sdist and sha256 there, or "
                 "run `make rebase TO=<version>` (pinned in matrix.toml)."
             )
+        # the new sdist is what its pin says, before the checkout is touched
+        sdist.source_date_epoch(sdist.fetch(new), new)
         old_state = (tree / ".git" / STATE).read_text()
         rebase = Rebase(
             asdict(old),

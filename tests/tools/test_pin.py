@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, one_error_line, pin_text
+from tests.tools.throwaway import ROOT, Project, line_patch, one_error_line, pin_text
 from tools.project import ToolError, load_pin, series_version, version_key
 
+P1 = line_patch("Change line four", 4, "changed 4")
 SHA = "0" * 64
 
 
@@ -97,3 +98,35 @@ def test_versions_sort_as_pep_440_orders_them() -> None:
     assert version_key("3.11") == version_key("3.11.0")
     with pytest.raises(ToolError, match="PEP 440"):
         version_key("3.11-final")
+
+
+# ---------------------------------------------------------------- item 5
+
+
+def test_a_version_edited_alone_is_refused_by_apply(small_project: Project) -> None:
+    project = small_project
+    project.write_series({"a.patch": P1})
+    assert project.run("apply").returncode == 0
+    before = project.snapshot()
+    pin = project.pin_file
+    pin.write_text(pin.read_text().replace('version = "1.0"', 'version = "1.1"'))
+    done = project.run("apply")
+    assert done.returncode == 1
+    line = one_error_line(done.stderr)
+    assert "PKG-INFO" in line and "aiohttp 1.0" in line and "1.1" in line
+    assert project.snapshot() == before
+
+
+def test_a_version_edited_alone_is_refused_by_rebase(small_project: Project) -> None:
+    project = small_project
+    project.write_series({"a.patch": P1})
+    assert project.run("apply").returncode == 0
+    before = project.snapshot()
+    pin = project.pin_file
+    pin.write_text(pin.read_text().replace('version = "1.0"', 'version = "1.1"'))
+    done = project.run(module="tools.rebase")
+    assert done.returncode == 1
+    line = one_error_line(done.stderr)
+    assert "PKG-INFO" in line and "1.1" in line
+    assert project.snapshot() == before
+    assert "v1.1" not in project.git("tag")

@@ -30,9 +30,10 @@ from tools.checkout_state import (
     BUILD_OWNED_TRACKED,
     STATE,
     file_digests,
+    in_progress,
     local_changes,
+    off_branch,
     read_state,
-    rebase_in_progress,
     series_stamp,
     state_text,
     write_state,
@@ -393,11 +394,12 @@ def refresh(
         pin = load_pin()
         if not (tree / ".git").is_dir():
             raise no_checkout(tree)
-        if rebase_in_progress(tree):
-            raise ToolError(
-                f"{tree}: a rebase is in progress; finish it with `make "
-                "rebase-continue` (which refreshes) or `make rebase-abort`."
-            )
+        # refresh exports the queue branch, and only when nothing is half done
+        for problem in (in_progress(tree), off_branch(tree)):
+            if problem:
+                raise ToolError(
+                    f"{tree}: {problem}; then `make refresh`. patches/ was not changed."
+                )
         status = [
             line
             for line in git(tree, "status", "--porcelain").splitlines()

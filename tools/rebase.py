@@ -30,7 +30,9 @@ from typing import Any
 from tools import fsops, sdist
 from tools.checkout_state import (
     BRANCH,
+    REBASE_STATE,
     STATE,
+    git_advice,
     local_changes,
     read_state,
     rebase_in_progress,
@@ -57,7 +59,6 @@ from tools.project import (
     no_checkout,
 )
 
-REBASE_STATE = "patchq-rebase.json"  # inside .git while a rebase runs
 UPSTREAM_BRANCH = "refs/heads/upstream"  # the sdist imports, one per release
 # who replays the patches (authors and dates stay the patches' own)
 REBASER = {
@@ -115,6 +116,12 @@ def _load(tree: Path) -> Rebase:
     try:
         return Rebase(**json.loads(_state_file(tree).read_text()))
     except FileNotFoundError:
+        if rebase_in_progress(tree):  # a `git rebase` of the user's own
+            raise ToolError(
+                f"{tree}: no `make rebase` in progress; the rebase there is "
+                f"your own: `{git_advice(tree, 'rebase', '--continue')}` or "
+                f"`{git_advice(tree, 'rebase', '--abort')}`."
+            ) from None
         raise ToolError(
             f"{tree}: no `make rebase` in progress; start one with `make rebase`."
         ) from None

@@ -14,10 +14,10 @@ import re
 import subprocess
 import threading
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tools.diffs import HUNK_RE, FileDiff, parse_diff
-from tools.project import PATCHES, ToolError, git_ceiling, git_env
+from tools.project import PATCHES, ToolError, git_ceiling, git_env, read_utf8
 
 # ---------------------------------------------------------------- series
 
@@ -50,6 +50,16 @@ def series_lines(text: str) -> list[SeriesLine]:
     return lines
 
 
+def series_name_problem(name: str) -> str | None:
+    """Why name cannot stand for a file in patches/; None when it can."""
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return f"{name!r} must be a path inside patches/"
+    if name.startswith("-") or any(ord(c) < 32 or c == "\x7f" for c in name):
+        return f"{name!r} must not start with '-' or hold a control character"
+    return None
+
+
 def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
     """Parse quilt's series format: a name per line, optional -p1, # comments."""
     series = patches / "series"
@@ -57,7 +67,7 @@ def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
         raise ToolError(f"{series}: missing. Create it (it may be empty).")
     entries: list[SeriesEntry] = []
     seen: set[str] = set()
-    text = series.read_text(encoding="utf-8")
+    text = read_utf8(series)
     for lineno, line in enumerate(series_lines(text), 1):
         if line.name is None:
             continue
@@ -70,9 +80,9 @@ def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
                 "only -p1 patches are supported. Regenerate the patch with -p1 "
                 "paths (a/..., b/...)."
             )
-        rel = PurePosixPath(name)
-        if rel.is_absolute() or ".." in rel.parts:
-            raise ToolError(f"{where}: {name!r} must be a path inside patches/")
+        problem = series_name_problem(name)
+        if problem:
+            raise ToolError(f"{where}: {problem}")
         if name in seen:
             raise ToolError(f"{where}: {name} is listed twice; remove one line.")
         path = patches / name
@@ -179,9 +189,11 @@ def mailinfo(mail: Path) -> tuple[int, bytes, bytes, bytes, bytes]:
             proc = subprocess.Popen(
                 [
                     "git",
+                    *("-c", "i18n.commitEncoding=UTF-8"),  # whatever a config says
                     "mailinfo",
                     "-b",
                     "-u",
+                    "--no-scissors",
                     f"/dev/fd/{fds[1]}",
                     f"/dev/fd/{fds[3]}",
                 ],

@@ -42,8 +42,9 @@ from tools.checkout_state import (
     write_state,
 )
 from tools.cli import reports_errors
+from tools.export import export_patches
 from tools.patches import read_series
-from tools.patchq import begin, export_patches, import_identity, unpack_for_git
+from tools.patchq import begin, import_identity, unpack_for_git
 from tools.project import (
     CHECKOUT,
     MATRIX_FILE,

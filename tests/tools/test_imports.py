@@ -49,9 +49,7 @@ def is_command(path: Path) -> bool:
 # make rebase is the queue's own `gbp pq rebase`: it runs the queue's
 # lifecycle steps (begin a locked run, import an sdist, export the series),
 # never its helpers, which live on the floors below.
-LIFECYCLE = {
-    "rebase.py": {"begin", "export_patches", "import_identity", "unpack_for_git"}
-}
+LIFECYCLE = {"rebase.py": {"begin", "import_identity", "unpack_for_git"}}
 
 
 def names_from(path: Path, module: str) -> set[str]:

@@ -52,12 +52,14 @@ from tools.project import (
     PIN_FILE,
     Pin,
     ToolError,
+    checked_name,
     git,
     git_ceiling,
     git_env,
     load_pin,
     matrix_pins,
     no_checkout,
+    read_utf8,
 )
 
 UPSTREAM_BRANCH = "refs/heads/upstream"  # the sdist imports, one per release
@@ -86,6 +88,7 @@ def _pin(data: dict[str, str]) -> Pin:
 
 def pin_from_matrix(version: str, matrix: Path, pin_file: Path) -> tuple[Pin, str]:
     """matrix.toml's pin for version, and upstream.toml rewritten to it."""
+    checked_name("version", version, "TO")  # from the command line
     current = load_pin(pin_file)
     pinned = {p.version: p for p in matrix_pins(matrix, current)}
     if version not in pinned:
@@ -95,7 +98,7 @@ def pin_from_matrix(version: str, matrix: Path, pin_file: Path) -> tuple[Pin, st
             "`make rebase` without TO="
         )
     pin = pinned[version]
-    text = pin_file.read_text(encoding="utf-8")
+    text = read_utf8(pin_file)
     for key in ("version", "sdist", "sha256"):
         text, n = re.subn(
             rf'^{key} = "[^"]*"$',

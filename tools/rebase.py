@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -142,9 +143,9 @@ def _conflict(tree: Path, rebase: Rebase) -> ToolError:
     return ToolError(
         f"{patch.strip()}: conflicts with {new.name} {new.version} in "
         f"{', '.join(files) or 'the tree'}; {tree} is stopped mid-rebase and "
-        "patches/ is unchanged. Resolve the conflict, `git -C "
-        f"{tree} add` the files, then `make rebase-continue` (it refreshes "
-        f"patches/); or `make rebase-abort` to go back to "
+        "patches/ is unchanged. Resolve the conflict, "
+        f"`{git_advice(tree, 'add', *files)}`, then `make rebase-continue` "
+        "(it refreshes patches/); or `make rebase-abort` to go back to "
         f"{_pin(rebase.old_pin).version}."
     )
 
@@ -154,20 +155,33 @@ def import_release(tree: Path, old: Pin, new: Pin) -> str:
     archive = sdist.fetch(new)
     build = tree.parent
     work = fsops.new_tmp_dir(build, "import-")
-    src = work / "src"
-    unpack_for_git(archive, src)
-    env = {"GIT_INDEX_FILE": str(work / "index")}
-    git(tree, f"--work-tree={src}", "add", "-A", "-f", env=env, where=str(archive))
-    tree_id = git(tree, "write-tree", env=env).strip()
+    try:
+        src = work / "src"
+        unpack_for_git(archive, src)
+        env = {"GIT_INDEX_FILE": str(work / "index")}
+        git(tree, f"--work-tree={src}", "add", "-A", "-f", env=env, where=str(archive))
+        tree_id = git(tree, "write-tree", env=env).strip()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     who = import_identity(sdist.source_date_epoch(archive, new))
     commit = git(
         tree,
         *("commit-tree", tree_id, "-p", old.tag, "-m", f"Import {new.sdist}"),
         env=who,
     ).strip()
-    git(tree, "tag", new.tag, commit)
+    # the same commit each time (fixed identity and date): a second import
+    # after a kill sets the same refs again
+    git(tree, "update-ref", f"refs/tags/{new.tag}", commit)
     git(tree, "update-ref", UPSTREAM_BRANCH, commit)
     return commit
+
+
+def replayed(tree: Path, new: Pin) -> bool:
+    """The queue branch is checked out and stands on the new release."""
+    head = git(tree, "symbolic-ref", "-q", "HEAD", check=False).strip()
+    tag = git(tree, "rev-parse", "-q", "--verify", f"{new.tag}^{{commit}}", check=False)
+    base = git(tree, "merge-base", new.tag, "HEAD", check=False)
+    return head == f"refs/heads/{BRANCH}" and bool(tag.strip()) and base == tag
 
 
 def start(
@@ -264,6 +278,12 @@ def _replay(tree: Path, rebase: Rebase, *args: str) -> None:
 
 def _complete(tree: Path, patches: Path, pin_file: Path, rebase: Rebase) -> None:
     new = _pin(rebase.new_pin)
+    if not replayed(tree, new):
+        raise ToolError(
+            f"{tree}: the series is not replayed onto {new.tag}; patches/ is "
+            "unchanged. `make rebase-continue` runs the replay, `make "
+            "rebase-abort` goes back to where it started."
+        )
     then = {}
     if rebase.upstream_text is not None:
         then[str(pin_file)] = rebase.upstream_text
@@ -288,14 +308,20 @@ def cont(
     with fsops.locked(build, "make rebase-continue"):
         begin(build)
         rebase = _load(tree)
+        old, new = _pin(rebase.old_pin), _pin(rebase.new_pin)
         if rebase_in_progress(tree):
             unmerged = git(tree, "diff", "--name-only", "--diff-filter=U").split()
             if unmerged:
                 raise ToolError(
                     f"{tree}: still unresolved: {', '.join(unmerged)}; resolve, "
-                    f"`git -C {tree} add` them, then `make rebase-continue`."
+                    f"`{git_advice(tree, 'add', *unmerged)}`, then `make "
+                    "rebase-continue`."
                 )
             _replay(tree, rebase, "--continue")
+        elif not replayed(tree, new):  # `make rebase` was killed before it
+            print(f"{tree}: importing {new.tag} and replaying the series")
+            import_release(tree, old, new)
+            _replay(tree, rebase, "--onto", new.tag, old.tag, BRANCH)
         _complete(tree, patches, pin_file, rebase)
 
 

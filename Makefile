@@ -1,6 +1,14 @@
 # Front door. The logic lives in tools/*.py; each target is a line or two.
 #   make apply && make test      everything a fresh machine needs
 PYTHON ?= python3
+# What a user gives make (make pr PR_NAME='Ann $USER Lee') reaches the tools
+# as it was typed, through the environment: a recipe reads it as "$$NAME",
+# so make never expands it ($U, $(shell ...)) and no shell parses it.
+USER_VARIABLES := TO VERSIONS PR_NAME PR_EMAIL MODE ROUNDS AUDIT_PATHS \
+	EXTRA_DEBIAN FORCE
+$(foreach v,$(USER_VARIABLES),$(if $(filter command line,$(origin $(v))),\
+	$(eval override $(v) := $$(value $(v)))))
+export $(USER_VARIABLES)
 # Paths and pins come from the tools (VENV, PRISTINE, AUDIT_VENV, CHECKOUT,
 # UPSTREAM_VERSION, UPSTREAM_TAG, SERIES_VERSION): make writes them to
 # build/project.mk, rereads it, and rewrites it when upstream.toml changes.
@@ -35,9 +43,9 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	test-upstream-pristine test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix tox audit audit-addons clean
 
-# apply and rebase need only GNU patch (and pip) from Debian, not quilt
+# apply and rebase need pip from Debian (git applies the patches), not quilt
 apply:
-	@$(PYTHON) -m tools.sysdeps patch python3-pip
+	@$(PYTHON) -m tools.sysdeps python3-pip
 	$(PYTHON) -m tools.patchq apply $(FORCE_FLAG)
 
 unapply:
@@ -49,8 +57,8 @@ refresh:
 # Carry the series to the release upstream.toml pins, or to TO=3.10.9
 # (its sha256 from matrix.toml); see README "make rebase".
 rebase:
-	@$(PYTHON) -m tools.sysdeps patch python3-pip
-	$(PYTHON) -m tools.rebase $(if $(TO),--to $(TO))
+	@$(PYTHON) -m tools.sysdeps python3-pip
+	$(PYTHON) -m tools.rebase $${TO:+--to "$$TO"}
 
 rebase-continue:
 	$(PYTHON) -m tools.rebase --continue
@@ -61,14 +69,14 @@ rebase-abort:
 # What `make rebase TO=…` does for each release in matrix.toml, each tried
 # in a scratch copy; recorded in docs/measurements.md.
 rebase-survey:
-	@$(PYTHON) -m tools.sysdeps patch python3-pip
-	$(PYTHON) -m tools.rebase_survey $(if $(VERSIONS),--versions $(VERSIONS))
+	@$(PYTHON) -m tools.sysdeps python3-pip
+	$(PYTHON) -m tools.rebase_survey $${VERSIONS:+--versions "$$VERSIONS"}
 
 # Installs what is missing when root; otherwise prints the apt-get line.
 # Also python3-pip and pythonX.Y-venv when PYTHON is Debian's own.
 system-deps:
-	@$(PYTHON) -m tools.sysdeps $(DEBIAN_PACKAGES) python3-pip python3-venv \
-		$(EXTRA_DEBIAN)
+	@set -f; $(PYTHON) -m tools.sysdeps $(DEBIAN_PACKAGES) python3-pip \
+		python3-venv $$EXTRA_DEBIAN
 
 venv: system-deps
 	$(PYTHON) -m tools.envs patched
@@ -135,19 +143,19 @@ wheel-smoke: venv
 
 # The sender: PR_NAME / PR_EMAIL, else git config user.name / user.email.
 pr: venv
-	$(VENV)/bin/python -m tools.pr $(if $(PR_NAME),--name "$(PR_NAME)") \
-		$(if $(PR_EMAIL),--email "$(PR_EMAIL)")
+	$(VENV)/bin/python -m tools.pr $${PR_NAME:+--name "$$PR_NAME"} \
+		$${PR_EMAIL:+--email "$$PR_EMAIL"}
 
 bench: venv venv-pristine
 	$(MAKE) system-deps EXTRA_DEBIAN="$(BENCH_DEBIAN_PACKAGES)"
-	$(VENV)/bin/python -m tools.bench --mode $(or $(MODE),instructions) \
-		$(if $(ROUNDS),--rounds $(ROUNDS))
+	$(VENV)/bin/python -m tools.bench --mode "$${MODE:-instructions}" \
+		$${ROUNDS:+--rounds "$$ROUNDS"}
 
 bench-load: venv venv-pristine
-	$(VENV)/bin/python -m tools.bench load $(if $(ROUNDS),--rounds $(ROUNDS))
+	$(VENV)/bin/python -m tools.bench load $${ROUNDS:+--rounds "$$ROUNDS"}
 
 matrix: venv
-	$(VENV)/bin/python -m tools.matrix $(if $(VERSIONS),--versions $(VERSIONS))
+	$(VENV)/bin/python -m tools.matrix $${VERSIONS:+--versions "$$VERSIONS"}
 
 # The behaviour tests on Python 3.9 to 3.13. pyenv's shims answer only for
 # the active version, so name its interpreters; a missing one is skipped.
@@ -169,7 +177,7 @@ tox: venv
 AUDIT_PATHS ?=
 # The default scan is recorded in docs/measurements.md; a scan of AUDIT_PATHS is not.
 audit: venv
-	$(VENV)/bin/python -m tools.audit $(if $(AUDIT_PATHS),,--record audit) $(AUDIT_PATHS)
+	@set -f; $(VENV)/bin/python -m tools.audit $${AUDIT_PATHS:---record audit}
 
 # The audit over a venv holding the add-ons in requirements/audit.txt.
 audit-addons: system-deps

@@ -66,7 +66,7 @@ OUTPUTS = {
     "tox": (".tox", "build/tox"),
     "rebase survey": ("build/rebase-survey.md",),
     "bench": ("build/bench",),
-    "pr": ("build/pr",),
+    "pr": ("build/pr", "build/.pr.*"),  # .pr.*: what a killed make pr left
     "upstream tests": ("build/upstream",),
     "intree": ("build/intree",),
     "wheel": ("build/wheel", "dist", "dist.sha256"),

@@ -1,14 +1,16 @@
-"""The Makefile as a front door (issue 19, item 10).
+"""The Makefile as a front door (issue 19, items 10 and 16).
 
-What a user gives make on the command line reaches the tools as it was
-typed: make does not expand it and no shell parses it. A stand-in python
-records the arguments each recipe passes.
+`make help` lists every target in one line, with no pin needed; what a
+user gives make on the command line reaches the tools as it was typed:
+make does not expand it and no shell parses it. A stand-in python records
+the arguments each recipe passes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,12 @@ import json, os, sys
 with open(os.environ["ARGV_LOG"], "a") as log:
     log.write(json.dumps(sys.argv[1:]) + "\\n")
 """
+
+
+def phony_targets(makefile: str) -> list[str]:
+    text = makefile.replace("\\\n", " ")
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(".PHONY:")]
+    return line.split(":", 1)[1].split()
 
 
 @pytest.fixture
@@ -87,3 +95,20 @@ def test_values_reach_the_other_targets_as_typed(front: Path, tmp_path: Path) ->
     assert forced == ["-m", "tools.patchq", "refresh", "--force"]
     assert not marker.exists()
     assert not (front / "x").exists()
+
+
+def test_make_help_lists_every_target_once(tmp_path: Path) -> None:
+    """With no pin at all: help (the default goal) needs none."""
+    root = tmp_path / "bare"
+    root.mkdir()
+    shutil.copy(ROOT / "Makefile", root / "Makefile")
+    for args in (["help"], []):
+        done = subprocess.run(
+            ["make", "-s", *args], cwd=root, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        listed = [re.split(r"\s+", line, maxsplit=1) for line in lines]
+        targets = phony_targets((ROOT / "Makefile").read_text())
+        assert sorted(name for name, _ in listed) == sorted(targets)
+        assert all(len(what) > 10 for _, what in listed), lines

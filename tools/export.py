@@ -298,6 +298,7 @@ def export_patches(
         return len(names), None, kept_comments
     keep = fsops.unique_name(build / PATCHES_DISCARDED) if (forced or unknown) else None
     fsops.swap_in(build, out, patches, keep_old=keep, then=then)
+    shutil.rmtree(out.parent, ignore_errors=True)  # the scratch index
     return len(names), keep, kept_comments
 
 

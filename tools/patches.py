@@ -203,6 +203,10 @@ def mailinfo(mail: Path) -> tuple[int, bytes, bytes, bytes, bytes]:
                 pass_fds=(fds[1], fds[3]),
                 env=git_env(),
             )
+    except BaseException:
+        os.close(fds[0])
+        os.close(fds[2])
+        raise
     finally:
         os.close(fds[1])
         os.close(fds[3])

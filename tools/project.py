@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("usage: python -m tools.project make-vars | clean", file=sys.stderr)
             return 2
-    except ToolError as exc:
+    except (ToolError, OSError) as exc:  # OSError: a fault `make clean` met
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

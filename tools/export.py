@@ -31,7 +31,7 @@ from tools.patches import (
     series_lines,
     series_name_problem,
 )
-from tools.project import Pin, ToolError, git, git_identity, read_utf8
+from tools.project import Pin, ToolError, git, git_identity, read_utf8, within
 
 PATCHES_DISCARDED = "patches.discarded"  # under build/: patches/ FORCE=1 replaced
 
@@ -204,6 +204,8 @@ def stage_export(
     comments could all be kept. Nothing in patches/ is touched.
     """
     _check_exportable(tree, tag)
+    if patches.is_dir():  # refresh reads and replaces files: none may lead out
+        within(patches, *patches.rglob("*"))
     stage = fsops.new_tmp_dir(build, "patches-")
     out = stage / "patches"
     if patches.is_dir():

@@ -4,11 +4,13 @@ A pin, a series entry or a name on the command line is untrusted: each
 kind of name has one pattern here (NAMES), checked once where it is read
 (checked_name), so that none reaches a path, make or a shell as anything
 but itself. Text files are read as UTF-8 or refused in one line
-(read_utf8). The floor under tools/project.py: it imports no tool.
+(read_utf8). A path is used only if it stays inside the project, symlinks
+followed (within). The floor under tools/project.py: it imports no tool.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -90,3 +92,28 @@ def version_key(version: str) -> VersionKey:
 # What a value in build/project.mk may hold: nothing make or a shell reads
 # as more than text ($, quotes, spaces, #, backquotes, newlines).
 MAKE_VALUE = re.compile(r"[A-Za-z0-9._+/-]+")
+
+
+def within(root: Path, *paths: Path) -> None:
+    """Refuse a path that leads out of root: one named outside it, or one
+    a symlink inside it sends elsewhere. The tools read and write only
+    inside the project, whatever a link or an input says."""
+    top = os.path.realpath(root)
+    for path in paths:
+        real = os.path.realpath(path)
+        if real == top or real.startswith(top + os.sep):
+            continue
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+        parts = [] if rel.startswith("..") else Path(rel).parts
+        links = [
+            root.joinpath(*parts[:n])
+            for n in range(1, len(parts) + 1)
+            if root.joinpath(*parts[:n]).is_symlink()
+        ]
+        if links:
+            raise ToolError(
+                f"{links[0]}: a symlink to {os.readlink(links[0])}, outside "
+                f"{root}; the tools read and write only inside it. Put a real "
+                "directory or file there, then run the command again."
+            )
+        raise ToolError(f"{path}: outside {root}, where the tools stay")

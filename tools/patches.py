@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.diffs import HUNK_RE, FileDiff, parse_diff
-from tools.project import PATCHES, ToolError, git_ceiling, git_env, read_utf8
+from tools.project import (
+    PATCHES,
+    ToolError,
+    git_ceiling,
+    git_env,
+    read_utf8,
+    within,
+)
 
 # ---------------------------------------------------------------- series
 
@@ -67,6 +74,7 @@ def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
         raise ToolError(f"{series}: missing. Create it (it may be empty).")
     entries: list[SeriesEntry] = []
     seen: set[str] = set()
+    within(patches, series)
     text = read_utf8(series)
     for lineno, line in enumerate(series_lines(text), 1):
         if line.name is None:
@@ -86,6 +94,7 @@ def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
         if name in seen:
             raise ToolError(f"{where}: {name} is listed twice; remove one line.")
         path = patches / name
+        within(patches, path)  # no link out of patches/ reads another file
         if not path.is_file():
             raise ToolError(
                 f"{where}: names {name}, which does not exist in {patches}/. "

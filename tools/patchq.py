@@ -49,14 +49,18 @@ from tools.patches import (
     read_series,
 )
 from tools.project import (
+    CACHE_DIR,
     CHECKOUT,
     PATCHES,
+    PIN_FILE,
+    ROOT,
     Pin,
     ToolError,
     git,
     git_identity,
     load_pin,
     no_checkout,
+    within,
 )
 
 IMPORT_IDENTITY = ("sdist import", "sdist-import@localhost")
@@ -180,13 +184,24 @@ def _replace_checkout(
     return kept
 
 
+def stays_inside(tree: Path, patches: Path, pin_file: Path) -> None:
+    """Refuse to start when a path the queue uses leads out of the project
+    (a symlink build/, patches/, upstream.toml, build/cache or checkout)."""
+    within(ROOT, tree.parent, tree, patches, pin_file, CACHE_DIR)
+
+
 def apply(
-    force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES
+    force: bool = False,
+    *,
+    tree: Path = CHECKOUT,
+    patches: Path = PATCHES,
+    pin_file: Path = PIN_FILE,
 ) -> None:
+    stays_inside(tree, patches, pin_file)
     build = tree.parent
     with fsops.locked(build, "make apply"):
         begin(build)
-        pin = load_pin()
+        pin = load_pin(pin_file)
         entries = read_series(patches)
         stamp = series_stamp(pin, entries, patches)
         problems: list[str] = []
@@ -212,11 +227,18 @@ def apply(
     print(f"{tree}: {pin.tag} + {len(entries)} patches applied")
 
 
-def unapply(force: bool = False, *, tree: Path = CHECKOUT) -> None:
+def unapply(
+    force: bool = False,
+    *,
+    tree: Path = CHECKOUT,
+    patches: Path = PATCHES,
+    pin_file: Path = PIN_FILE,
+) -> None:
+    stays_inside(tree, patches, pin_file)
     build = tree.parent
     with fsops.locked(build, "make unapply"):
         begin(build)
-        pin = load_pin()
+        pin = load_pin(pin_file)
         if not tree.exists():
             raise no_checkout(tree)
         problems = local_changes(tree, pin)
@@ -237,12 +259,17 @@ def unapply(force: bool = False, *, tree: Path = CHECKOUT) -> None:
 
 
 def refresh(
-    force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES
+    force: bool = False,
+    *,
+    tree: Path = CHECKOUT,
+    patches: Path = PATCHES,
+    pin_file: Path = PIN_FILE,
 ) -> None:
+    stays_inside(tree, patches, pin_file)
     build = tree.parent
     with fsops.locked(build, "make refresh"):
         begin(build)
-        pin = load_pin()
+        pin = load_pin(pin_file)
         if not (tree / ".git").is_dir():
             raise no_checkout(tree)
         # refresh exports the queue branch, and only when nothing is half done
@@ -334,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         unapply(args.force)
     elif args.command == "recover":  # what every command does first
         build = CHECKOUT.parent
+        within(ROOT, build)
         with fsops.locked(build, "make clean"):
             begin(build)
     else:

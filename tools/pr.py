@@ -45,6 +45,7 @@ from tools.project import (
     git_identity,
     load_pin,
     require_checkout,
+    within,
 )
 
 OUT = BUILD / "pr"
@@ -251,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     # a SIGTERM ends the run like an error: whole_dir's cleanup runs
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     from_ = sender(args.name, args.email)  # the likelier mistake: say it first
+    within(ROOT, OUT, CHECKOUT)
     pin = load_pin()
     mbox = export_pr(from_=from_, pin=pin)
     n = len(re.findall(r"^Subject: \[PATCH [1-9]\d*/\d+\]", mbox.read_text(), re.M))

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.compat import tomllib
-from tools.names import MAKE_VALUE, ToolError, checked_name, read_utf8, version_key
+from tools.names import (
+    MAKE_VALUE,
+    ToolError,
+    checked_name,
+    read_utf8,
+    version_key,
+    within,
+)
 
 ROOT_VARIABLE = "AIOHTTP_SERIES_ROOT"
 ROOT = Path(
@@ -87,7 +94,7 @@ def no_checkout(tree: Path) -> ToolError:
 
 
 def require_checkout(tree: Path = CHECKOUT) -> Path:
-    if not (tree / ".git").is_dir():
+    if not (tree / ".git").is_dir() or (tree / ".git").is_symlink():
         raise no_checkout(tree)
     return tree
 
@@ -449,6 +456,7 @@ def clean(root: Path = ROOT) -> list[Path]:
     for patterns in OUTPUTS.values():
         for rel in patterns:
             for path in sorted(root.glob(rel)) if "*" in rel else [root / rel]:
+                within(root, path.parent)  # a link must not lead rmtree out
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
                 elif path.exists() or path.is_symlink():

@@ -47,10 +47,12 @@ from tools.export import export_patches
 from tools.patches import read_series
 from tools.patchq import begin, import_identity, unpack_for_git
 from tools.project import (
+    CACHE_DIR,
     CHECKOUT,
     MATRIX_FILE,
     PATCHES,
     PIN_FILE,
+    ROOT,
     Pin,
     ToolError,
     checked_name,
@@ -61,6 +63,7 @@ from tools.project import (
     matrix_pins,
     no_checkout,
     read_utf8,
+    within,
 )
 
 UPSTREAM_BRANCH = "refs/heads/upstream"  # the sdist imports, one per release
@@ -192,6 +195,7 @@ def start(
     pin_file: Path = PIN_FILE,
     matrix: Path = MATRIX_FILE,
 ) -> None:
+    within(ROOT, tree.parent, tree, patches, pin_file, matrix, CACHE_DIR)
     build = tree.parent
     with fsops.locked(build, "make rebase"):
         begin(build)
@@ -305,6 +309,7 @@ def cont(
     *, tree: Path = CHECKOUT, patches: Path = PATCHES, pin_file: Path = PIN_FILE
 ) -> None:
     build = tree.parent
+    within(ROOT, tree.parent, tree, patches, pin_file, CACHE_DIR)
     with fsops.locked(build, "make rebase-continue"):
         begin(build)
         rebase = _load(tree)
@@ -346,6 +351,7 @@ def _restore(tree: Path, rebase: Rebase) -> None:
 
 def abort(*, tree: Path = CHECKOUT, pin_file: Path = PIN_FILE) -> None:
     build = tree.parent
+    within(ROOT, tree.parent, tree, pin_file)
     with fsops.locked(build, "make rebase-abort"):
         begin(build)
         rebase = _load(tree)

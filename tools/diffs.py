@@ -27,8 +27,9 @@ MODE_RE = re.compile(r"^(old mode|new mode|deleted file mode|new file mode) (\d+
 INDEX_RE = re.compile(r"^index [0-9a-f]+\.\.[0-9a-f]+(?: (\d+))?$")
 REGULAR_MODES = ("100644", "100755")
 NOT_REGULAR = {"120000": "a symlink", "160000": "a submodule"}
-MOVES = ("rename from ", "rename to ", "copy from ", "copy to ", "similarity index ")
-MOVES += ("dissimilarity index ",)
+MOVES = tuple(
+    f"{what} " for what in ("rename from", "rename to", "copy from", "copy to")
+) + ("similarity index ", "dissimilarity index ")
 # Lines GNU patch or git would take for the start of a diff of their own.
 DIFF_LIKE = re.compile(
     r"^(?:--- |\+\+\+ |@@ |\*\*\* |Index: |diff |Binary files |GIT binary patch"

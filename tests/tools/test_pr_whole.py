@@ -106,7 +106,7 @@ def test_the_mails_are_from_the_sender_as_typed(root: Path) -> None:
     for mail in (root / "build" / "pr").glob("000*.patch"):
         with mail.open("rb") as f:
             sender = email.message_from_binary_file(f, policy=policy.default)["From"]
-        (address,) = sender.addresses
+        (address,) = sender.addresses  # type: ignore[union-attr]
         assert (address.display_name, address.addr_spec) == (NAME, "a+q@x.org")
 
 

@@ -56,7 +56,7 @@ def unquote(name: str, where: str) -> str:
     if not name.startswith('"'):
         return name
     if len(name) < 2 or not name.endswith('"'):
-        raise ToolError(f"{where}: the quoted name {name} has no closing quote")
+        raise ToolError(f"{where}: the quoted name {name!r} has no closing quote")
     out = bytearray()
     body = name[1:-1]
     i = 0
@@ -77,7 +77,7 @@ def unquote(name: str, where: str) -> str:
             out.append(int(body[i + 1 : i + 4], 8))
             i += 4
         else:
-            raise ToolError(f"{where}: the quoted name {name} has a bad escape")
+            raise ToolError(f"{where}: the quoted name {name!r} has a bad escape")
     return out.decode("utf-8", "surrogateescape")
 
 
@@ -86,7 +86,7 @@ def _split_quoted(rest: str, where: str) -> tuple[str, str]:
     if rest.startswith('"'):
         end = re.match(r'"(?:[^"\\]|\\.)*"', rest)
         if end is None or rest[end.end() : end.end() + 1] != " ":
-            raise ToolError(f"{where}: cannot read the names in `diff --git {rest}`")
+            raise ToolError(f"{where}: cannot read the names in {rest!r}")
         return rest[: end.end()], rest[end.end() + 1 :]
     if rest.endswith('"') and ' "' in rest:
         first, _, second = rest.partition(' "')
@@ -96,7 +96,7 @@ def _split_quoted(rest: str, where: str) -> tuple[str, str]:
     name = rest[2 : 2 + half]
     if rest != f"a/{name} b/{name}":
         raise ToolError(
-            f"{where}: `diff --git {rest}` names two different files; renames "
+            f"{where}: `diff --git {rest!r}` names two different files; renames "
             "are not carried (make refresh writes a delete and an add)"
         )
     return f"a/{name}", f"b/{name}"
@@ -119,8 +119,10 @@ def tree_path(raw: str, prefix: str, where: str) -> str:
             f"{where}: touches {name!r}, inside a .git directory, which no "
             "patch may change. Fix or remove this patch."
         )
-    if any(ord(c) < 32 or c == "\x7f" for c in path):
-        raise ToolError(f"{where}: the path {name!r} holds a control character")
+    if not path.isprintable():  # a control character, a line separator...
+        raise ToolError(
+            f"{where}: the path {name!r} holds a character that is not printable"
+        )
     return path
 
 
@@ -204,7 +206,7 @@ def _hunks(
         if (old, new) != (want_old, want_new):
             raise ToolError(
                 f"{where}: hunk #{len(hunks)} of {current.path} "
-                f"({line}) is malformed: its header promises {want_old} old "
+                f"({line.rstrip()}) is malformed: its header promises {want_old} old "
                 f"and {want_new} new lines, the body has {old} and {new}."
             )
     return i, hunks
@@ -216,7 +218,7 @@ def _section(lines: list[str], i: int, where: str) -> tuple[int, FileDiff]:
     old, new = tree_path(a, "a/", where), tree_path(b, "b/", where)
     if old != new:
         raise ToolError(
-            f"{where}: `{lines[i]}` names two different files; renames are not "
+            f"{where}: {lines[i]!r} names two different files; renames are not "
             "carried (make refresh writes a delete and an add)"
         )
     current = FileDiff(new)
@@ -248,6 +250,13 @@ def parse_diff(diff: str, where: str) -> ParsedDiff:
     lines = diff.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    if "\0" in diff:
+        raise ToolError(f"{where}: holds a NUL byte; the series carries text only")
+    if any(line.startswith(GIT_HEADER) and line.endswith("\r") for line in lines):
+        raise ToolError(
+            f"{where}: its lines end in CR LF; save the patch with LF line ends "
+            "(git format-patch writes them)"
+        )
     start = next((n for n, ln in enumerate(lines) if ln.startswith(GIT_HEADER)), None)
     if start is None:
         raise ToolError(f"{where}: contains no diff (no `diff --git` section)")

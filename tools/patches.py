@@ -62,7 +62,7 @@ def series_name_problem(name: str) -> str | None:
     parts = name.split("/")
     if any(part in ("", ".", "..") for part in parts):
         return f"{name!r} must be a path inside patches/"
-    if name.startswith("-") or any(ord(c) < 32 or c == "\x7f" for c in name):
+    if name.startswith("-") or not name.isprintable():
         return f"{name!r} must not start with '-' or hold a control character"
     return None
 
@@ -240,9 +240,16 @@ def read_patch(entry: SeriesEntry, *, where: str | None = None) -> Patch:
     where: what an error names (default: the file).
     """
     where = where or str(entry.path)
+    with entry.path.open("rb") as f:
+        head = f.read(1 << 24)
+    if not head:
+        raise ToolError(f"{where}: is empty; a patch is a git format-patch mail")
+    if b"\0" in head:  # git's C parsers would stop at it, each in its own place
+        raise ToolError(f"{where}: holds a NUL byte; the series carries text only")
     code, header, err, msg, diff = mailinfo(entry.path)
     if code:
         why = " ".join(err.decode("utf-8", "replace").split())
+        why = re.sub(r"'?/dev/fd/\d+'?", "the patch", why)  # our pipes' names
         raise ToolError(f"{where}: malformed mail header: {why}")
     info = dict(
         line.split(": ", 1)

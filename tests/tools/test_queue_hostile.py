@@ -285,3 +285,36 @@ def test_a_new_file_under_an_ignored_path_is_committed_and_refreshed(
     assert done.returncode == 0, done.stderr
     patch = project.root / "patches" / "0001-Add-a-generated-source.patch"
     assert "+/* extra */" in patch.read_text()
+
+
+# Found by hand: each is refused in one line (one_error_line splits on every
+# character str.splitlines() breaks on, so a raw \r or \u2028 would show).
+ODD_PATCHES = {
+    "CR LF line ends": P1.replace("\n", "\r\n").encode(),
+    "a NUL in the diff": P1.replace("+changed 4", "+chan\0ged 4").encode(),
+    "a NUL in the subject": P1.replace("line four", "line\0four").encode(),
+    "an empty file": b"",
+    "a line separator in a path": P1.replace("lines.txt", "lines\u2028.txt").encode(),
+}
+
+
+@pytest.mark.parametrize("data", ODD_PATCHES.values(), ids=ODD_PATCHES)
+def test_an_odd_patch_is_refused_in_one_line(
+    small_project: Project, data: bytes
+) -> None:
+    small_project.write_series({"odd.patch": ""})
+    (small_project.root / "patches" / "odd.patch").write_bytes(data)
+    done = small_project.run("apply")
+    assert done.returncode == 1
+    assert "odd.patch" in one_error_line(done.stderr)
+    assert len(done.stderr.splitlines()) == 1
+    assert not small_project.checkout.exists()
+
+
+def test_a_series_entry_that_reads_as_an_option_is_refused(
+    small_project: Project,
+) -> None:
+    small_project.write_series({"a.patch": P1}, series="-p1\na.patch\n")
+    done = small_project.run("apply")
+    assert done.returncode == 1
+    assert "series:1: '-p1'" in one_error_line(done.stderr)

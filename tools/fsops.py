@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tools.names import within
+from tools.names import ToolError, within
 
 LOCK = "patchq.lock"
 JOURNAL = "patchq-swap.json"
@@ -217,8 +217,13 @@ def recover(build: Path) -> list[str]:
         (build / JOURNAL).unlink()
         return []
     new, target, old_to = Path(j["new"]), Path(j["target"]), Path(j["old_to"])
-    # only what a swap of ours names: paths inside the project
-    within(build.parent, new, target, old_to, *map(Path, j["then"]))
+    try:  # only what a swap of ours names: paths inside the project
+        within(build.parent, new, target, old_to, *map(Path, j["then"]))
+    except ToolError as exc:
+        raise ToolError(
+            f"{build / JOURNAL}: not a swap the tools began ({exc}); delete it "
+            "and run the command again"
+        ) from None
     if _swapped(j):
         if new.exists():  # exchanged, but the old one not yet moved
             os.rename(new, old_to)

@@ -119,7 +119,8 @@ def test_a_journal_naming_paths_outside_moves_nothing(
     path = small_project.root / "build" / "patchq-swap.json"
     path.write_text(json.dumps(journal))
     line = refused(small_project, "apply")
-    assert "outside" in line
+    assert "patchq-swap.json: not a swap the tools began" in line
+    assert "delete it" in line
     untouched(outside)
 
 

@@ -135,3 +135,16 @@ def test_an_empty_message_is_refused_naming_the_commit(queue: Project) -> None:
     assert "tmp" not in line.replace(str(queue.root), "")
     assert "make refresh" not in line.split("empty message")[1].split(";")[0]
     assert queue.patch_files() == before
+
+
+def test_a_symlink_is_refused_naming_the_commit(queue: Project) -> None:
+    before = queue.patch_files()
+    (queue.checkout / "link").symlink_to("lines.txt")
+    queue.git("add", "link")
+    queue.git("commit", "-q", "-m", "Add a link")
+    commit = queue.git("rev-parse", "--short", "HEAD").strip()
+    done = queue.run("refresh")
+    assert done.returncode == 1
+    line = one_error_line(done.stderr)
+    assert f"commit {commit} Add a link makes link a symlink" in line
+    assert queue.patch_files() == before

@@ -1,10 +1,10 @@
 """The patch model: the series file, patch files, and applying one patch.
 
 Quilt's series (a name per line, -p1 only, # comments), format-patch mails
-read with git's own parser, diffs checked for paths inside the tree and
-hunk line counts, and GNU patch at zero fuzz with its outcome per hunk as
-values (HunkResult), so callers choose their own words. No checkout
-lifecycle here: that is tools/patchq.py.
+read with git's own parser, diffs checked by tools/diffs.py, and git apply
+at zero fuzz (GNU patch with fuzz for the matrix's second try) with its
+outcome per hunk as values (HunkResult), so callers choose their own
+words. No checkout lifecycle here: that is tools/patchq.py.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ MOVED, FAILED, ALREADY = "moved", "failed", "already applied"
 
 @dataclass(frozen=True)
 class HunkResult:
-    """What GNU patch did with one hunk that did not land exactly in place."""
+    """What git apply (or GNU patch) did with a hunk not exactly in place."""
 
     file: str  # path inside the tree
     number: int  # 1-based within the file; 0 when patch names no hunk
@@ -323,7 +323,8 @@ class HunkResult:
 
 
 class PatchDoesNotApply(ToolError):
-    """A patch GNU patch refused: .hunks says which, .output what patch said."""
+    """A patch that does not apply: .hunks says which, .output what the
+    applier said."""
 
     def __init__(self, where: str, hunks: list[HunkResult], output: str) -> None:
         self.where = where

@@ -8,7 +8,7 @@ PYTHON ?= python3
 # so make never expands it ($U, $(shell ...)) and no shell parses it.
 USER_VARIABLES := TO VERSIONS PR_NAME PR_EMAIL MODE ROUNDS AUDIT_PATHS \
 	EXTRA_DEBIAN FORCE
-$(foreach v,$(USER_VARIABLES),$(if $(filter command line,$(origin $(v))),\
+$(foreach v,$(USER_VARIABLES),$(if $(filter command environment,$(origin $(v))),\
 	$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
 # Paths and pins come from the tools (VENV, PRISTINE, AUDIT_VENV, CHECKOUT,
@@ -47,7 +47,8 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	bench bench-load matrix tox audit audit-addons clean
 
 help: ## this list: each target and what it does
-	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' Makefile | expand -t 24
+	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' "$(firstword $(MAKEFILE_LIST))" \
+		| expand -t 24
 
 # apply and rebase need pip from Debian (git applies the patches), not quilt
 apply: ## build/aiohttp: the pinned sdist, then one commit per patch (FORCE=1)

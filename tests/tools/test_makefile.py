@@ -50,7 +50,7 @@ def front(tmp_path: Path) -> Path:
     return root
 
 
-def make(root: Path, *args: str) -> list[list[str]]:
+def make(root: Path, *args: str, **env: str) -> list[list[str]]:
     """Run make with the recorder as the venv's python; the argv it saw."""
     log = root.parent / "argv.log"
     log.unlink(missing_ok=True)
@@ -60,7 +60,7 @@ def make(root: Path, *args: str) -> list[list[str]]:
         cwd=root,
         capture_output=True,
         text=True,
-        env={**os.environ, "ARGV_LOG": str(log)},
+        env={**os.environ, "ARGV_LOG": str(log), **env},
     )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in log.read_text().splitlines()]
@@ -92,6 +92,8 @@ def test_values_reach_the_other_targets_as_typed(front: Path, tmp_path: Path) ->
     (audit,) = make(front, "audit")
     assert audit == ["-m", "tools.audit", "--record", "audit"]
     (forced,) = make(front, "refresh", python, f"FORCE={odd}")
+    assert forced == ["-m", "tools.patchq", "refresh", "--force"]
+    (forced,) = make(front, "refresh", python, FORCE=odd)  # from the environment
     assert forced == ["-m", "tools.patchq", "refresh", "--force"]
     assert not marker.exists()
     assert not (front / "x").exists()

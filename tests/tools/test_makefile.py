@@ -9,16 +9,14 @@ the arguments each recipe passes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, pin_text
+from tests.tools.throwaway import ROOT, make, pin_text
 
 RECORDER = f"""#!{sys.executable}
 import json, os, sys
@@ -50,17 +48,21 @@ def front(tmp_path: Path) -> Path:
     return root
 
 
-def make(root: Path, *args: str, **env: str) -> list[list[str]]:
+def make_argv(root: Path, *args: str, **env: str) -> list[list[str]]:
     """Run make with the recorder as the venv's python; the argv it saw."""
     log = root.parent / "argv.log"
     log.unlink(missing_ok=True)
     venv = root.parent / "venv"
-    done = subprocess.run(
-        ["make", "-s", "-o", "venv", "-o", "venv-pristine", f"VENV={venv}", *args],
+    done = make(
+        "-o",
+        "venv",
+        "-o",
+        "venv-pristine",
+        f"VENV={venv}",
+        *args,
         cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ARGV_LOG": str(log), **env},
+        ARGV_LOG=str(log),
+        **env,
     )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in log.read_text().splitlines()]
@@ -72,10 +74,10 @@ NASTY = "Ann $USER Lee `touch {m}` \"q\" 's' $(shell touch {m}) ${{HOME}} \\n #x
 def test_a_name_reaches_make_pr_as_typed(front: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     name = NASTY.format(m=marker)
-    (argv,) = make(front, "pr", f"PR_NAME={name}", "PR_EMAIL=ann+q@example.org")
+    (argv,) = make_argv(front, "pr", f"PR_NAME={name}", "PR_EMAIL=ann+q@example.org")
     assert argv == ["-m", "tools.pr", "--name", name, "--email", "ann+q@example.org"]
     assert not marker.exists()
-    (argv,) = make(front, "pr")
+    (argv,) = make_argv(front, "pr")
     assert argv == ["-m", "tools.pr"]
 
 
@@ -83,17 +85,17 @@ def test_values_reach_the_other_targets_as_typed(front: Path, tmp_path: Path) ->
     marker = tmp_path / "ran"
     odd = NASTY.format(m=marker)
     python = f"PYTHON={tmp_path / 'venv' / 'bin' / 'python'}"
-    *_, rebase = make(front, "rebase", python, f"TO={odd}")
+    *_, rebase = make_argv(front, "rebase", python, f"TO={odd}")
     assert rebase == ["-m", "tools.rebase", "--to", odd]
-    (matrix,) = make(front, "matrix", f"VERSIONS={odd}")
+    (matrix,) = make_argv(front, "matrix", f"VERSIONS={odd}")
     assert matrix == ["-m", "tools.matrix", "--versions", odd]
-    (audit,) = make(front, "audit", "AUDIT_PATHS=a b* $(shell touch x)")
+    (audit,) = make_argv(front, "audit", "AUDIT_PATHS=a b* $(shell touch x)")
     assert audit == ["-m", "tools.audit", "a", "b*", "$(shell", "touch", "x)"]
-    (audit,) = make(front, "audit")
+    (audit,) = make_argv(front, "audit")
     assert audit == ["-m", "tools.audit", "--record", "audit"]
-    (forced,) = make(front, "refresh", python, f"FORCE={odd}")
+    (forced,) = make_argv(front, "refresh", python, f"FORCE={odd}")
     assert forced == ["-m", "tools.patchq", "refresh", "--force"]
-    (forced,) = make(front, "refresh", python, FORCE=odd)  # from the environment
+    (forced,) = make_argv(front, "refresh", python, FORCE=odd)  # from the environment
     assert forced == ["-m", "tools.patchq", "refresh", "--force"]
     assert not marker.exists()
     assert not (front / "x").exists()
@@ -105,9 +107,7 @@ def test_make_help_lists_every_target_once(tmp_path: Path) -> None:
     root.mkdir()
     shutil.copy(ROOT / "Makefile", root / "Makefile")
     for args in (["help"], []):
-        done = subprocess.run(
-            ["make", "-s", *args], cwd=root, capture_output=True, text=True
-        )
+        done = make(*args, cwd=root)
         assert done.returncode == 0, done.stderr
         lines = done.stdout.splitlines()
         listed = [re.split(r"\s+", line, maxsplit=1) for line in lines]

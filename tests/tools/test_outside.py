@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, Project, line_patch, one_error_line
+from tests.tools.throwaway import ROOT, Project, line_patch, make, one_error_line
 
 P1 = line_patch("Change line four", 4, "changed 4")
 SECRET = "secret outside the project\n"
@@ -131,9 +130,7 @@ def test_make_clean_stays_inside(small_project: Project, outside: Path) -> None:
     build = small_project.root / "build"
     shutil.rmtree(build)
     build.symlink_to(outside)
-    done = subprocess.run(
-        ["make", "-s", "clean"], cwd=small_project.root, capture_output=True, text=True
-    )
+    done = make("clean", cwd=small_project.root)
     assert done.returncode != 0
     assert "a symlink to" in one_error_line(done.stderr)
     assert (outside / "tmp" / "keep").read_text() == "mine\n"

@@ -7,12 +7,18 @@ but itself. Item 5: the version is the one the archive's own PKG-INFO says.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, Project, line_patch, one_error_line, pin_text
+from tests.tools.throwaway import (
+    ROOT,
+    Project,
+    line_patch,
+    make,
+    one_error_line,
+    pin_text,
+)
 from tools.project import ToolError, load_pin, series_version, version_key
 
 P1 = line_patch("Change line four", 4, "changed 4")
@@ -60,9 +66,7 @@ def test_a_hostile_pin_field_is_refused_and_runs_nothing(
 ) -> None:
     marker = tmp_path / "ran"
     root = with_pin(tmp_path / "proj", edited(field, value.format(marker=marker)))
-    done = subprocess.run(
-        ["make", "-s", "-n", "unapply"], cwd=root, capture_output=True, text=True
-    )
+    done = make("-n", "unapply", cwd=root)
     assert not marker.exists()
     assert done.returncode != 0
     line = one_error_line(done.stderr)
@@ -72,9 +76,7 @@ def test_a_hostile_pin_field_is_refused_and_runs_nothing(
 
 def test_a_good_pin_gives_make_its_values(tmp_path: Path) -> None:
     root = with_pin(tmp_path / "proj", pin_text("3.11.0rc1", SHA))
-    done = subprocess.run(
-        ["make", "-s", "-n", "unapply"], cwd=root, capture_output=True, text=True
-    )
+    done = make("-n", "unapply", cwd=root)
     assert done.returncode == 0, done.stderr
     text = (root / "build" / "project.mk").read_text()
     assert "UPSTREAM_TAG := v3.11.0rc1\n" in text

@@ -184,7 +184,7 @@ tox: venv ## the behaviour tests on Python 3.9 to 3.13
 AUDIT_PATHS ?=
 # The default scan is recorded in docs/measurements.md; a scan of AUDIT_PATHS is not.
 audit: venv ## connector subclasses that lose the timeout (AUDIT_PATHS=)
-	@set -f; $(VENV)/bin/python -m tools.audit $${AUDIT_PATHS:---record audit}
+	set -f; $(VENV)/bin/python -m tools.audit $${AUDIT_PATHS:---record audit}
 
 # The audit over a venv holding the add-ons in requirements/audit.txt.
 audit-addons: system-deps ## the audit next to the add-ons of requirements/audit.txt

@@ -20,10 +20,10 @@ def fault_message(exc: OSError) -> str:
     """A filesystem fault (a full disk, a read-only folder) in one line."""
     where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f)
     return (
-        f"{where + ': ' if where else ''}{exc.strerror or exc}. Nothing is "
-        "lost: free space or fix the permissions and run the command again "
-        "(it finishes or undoes what this run began); `make clean` removes "
-        "what is left"
+        f"{where + ': ' if where else ''}{exc.strerror or exc}. Free space or "
+        "fix the permissions, then run the command again (the patch queue "
+        "finishes or undoes what this run began); `make clean` removes what "
+        "is left"
     )
 
 

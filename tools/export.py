@@ -53,7 +53,8 @@ NOT_REGULAR = {"120000": "a symlink", "160000": "a submodule"}
 def _commits(tree: Path, tag: str) -> list[tuple[str, str]]:
     """(id, "abbrev subject") of each commit above tag, oldest first."""
     out = git(tree, "log", "--reverse", "--format=%H %h %s", f"{tag}..HEAD")
-    return [(line[:40], line[41:]) for line in out.splitlines()]
+    pairs = (line.split(" ", 1) for line in out.splitlines())
+    return [(commit, name) for commit, name in pairs]
 
 
 def _check_exportable(tree: Path, tag: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +31,7 @@ from tools.project import (
     MAIN,
     REQUIREMENTS,
     VENVS,
+    clean_env,
     export_tree,
     files_digest,
     git,
@@ -68,6 +70,22 @@ def export_source(dest: Path, tree: Path = CHECKOUT) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     export_tree(tree, load_pin().tag, dest)
     return dest
+
+
+def install_pinned(venv: Path, args: list[str]) -> None:
+    """pip install -c constraints.txt args..., done by uv, the pinned one.
+
+    uv installs the hundred-odd pins in seconds where pip takes a minute or
+    more, which is most of what a fresh `make test` waits for. It is put in
+    the venv by pip first, at the version requirements/tools.txt pins.
+    """
+    pins = REQUIREMENTS / "tools.txt"
+    pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "-c", str(pins), "uv")
+    uv = [str(venv / "bin" / "uv"), "pip", "install", "--quiet"]
+    python = ["--python", str(venv_python(venv)), "--no-config"]
+    subprocess.run(
+        [*uv, *python, "-c", str(CONSTRAINTS), *args], check=True, env=clean_env()
+    )
 
 
 def ensure(
@@ -112,10 +130,9 @@ def ensure(
             args = ["-r", str(src / "requirements" / "test.txt")]
             for r in ours:
                 args += ["-r", str(r)]
-            # First what the build needs (aiohttp's test.txt pins its build
-            # tools too), then the tree; the constraints keep any requirement
-            # from pulling another aiohttp.
-            pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), *args)
+            install_pinned(venv, args)
+        # the patched (or pristine) tree over whatever else is there: no
+        # requirement can have put another aiohttp in its place
         pip(
             venv,
             "install",

@@ -133,10 +133,12 @@ def sections(document: str) -> list[str]:
 
 
 def section(document: str, name: str) -> str | None:
-    """The text of the section called name, or None if there is none."""
+    """The text of section `name` (heading, stamp and body, without the
+    markers), or None when the document has no such section."""
     for match in SECTION.finditer(document):
         if match.group("name") == name:
-            return match.group(0)
+            lines = match.group(0).splitlines()[1:-1]
+            return "\n".join(lines).strip("\n")
     return None
 
 

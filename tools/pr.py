@@ -1,7 +1,8 @@
 """Write build/pr/: the series as `git format-patch --cover-letter` lays it out.
 
-    build/pr/0000-cover-letter.patch     what changes and why, the latest
-                                         benchmark table, aiohttp's own tests,
+    build/pr/0000-cover-letter.patch     what changes and why, the benchmark
+                                         figures docs/measurements.md records,
+                                         aiohttp's own test counts (junit),
                                          the changelog draft
     build/pr/0001-*.patch ...            one mail per commit
     build/pr/aiohttp-connect-timeout.mbox  the patches without the cover
@@ -19,20 +20,27 @@ build time), so every commit is exported.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from tools import fsops
 from tools.cli import reports_errors
 from tools.dep3 import strip_downstream
 from tools.fragments import aiohttp_draft
 from tools.junit import read_junit
+from tools.measurements import section
 from tools.project import (
     BUILD,
     CHECKOUT,
+    MEASUREMENTS,
     ROOT,
     Pin,
     ToolError,
@@ -40,10 +48,12 @@ from tools.project import (
     git_identity,
     load_pin,
     require_checkout,
+    within,
 )
 
 OUT = BUILD / "pr"
-BENCH_REPORT = BUILD / "bench" / "report.md"
+# What make bench (either mode) and make bench-load record in MEASUREMENTS.
+BENCH_SECTIONS = ("bench-instructions", "bench-walltime", "bench-load")
 UPSTREAM_RESULTS = BUILD / "upstream"
 DESELECT = ROOT / "tests" / "upstream-deselect.txt"
 MBOX = "aiohttp-connect-timeout.mbox"
@@ -76,19 +86,25 @@ changelog fragment says how.
 
 
 def upstream_summary(results: Path = UPSTREAM_RESULTS) -> str:
-    """Counts from the junit files `make test` / `make test-upstream` wrote."""
+    """Counts from the junit files `make test` / `make test-upstream` wrote,
+    in pytest's words: passed, failed, skipped and xfailed apart."""
     lines = []
     for xml in sorted(results.glob("*.xml")):
         lines.append(f"- {xml.stem}: {read_junit(xml).summary()}")
     return "\n".join(lines) or "- not run yet: `make test` or `make test-upstream`"
 
 
+def benchmark_figures(doc: Path = MEASUREMENTS) -> str:
+    """The benchmark sections of docs/measurements.md as recorded there (date,
+    machine, command and figures), or what to run when there are none."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    found = [section(text, name) for name in BENCH_SECTIONS]
+    recorded = [figures for figures in found if figures]
+    return "\n\n".join(recorded) or "Not measured yet: run `make bench`."
+
+
 def cover_blurb(pin: Pin, tree: Path = CHECKOUT) -> str:
-    bench = (
-        BENCH_REPORT.read_text().strip()
-        if BENCH_REPORT.exists()
-        else "Not measured yet: run `make bench`."
-    )
+    bench = benchmark_figures()
     n_deselected = sum(
         1
         for line in DESELECT.read_text().splitlines()
@@ -135,7 +151,38 @@ def sender(name: str | None = None, email: str | None = None) -> tuple[str, str]
             "`git config user.email`, or run "
             "`make pr PR_NAME='Your Name' PR_EMAIL=you@example.org`"
         )
+    return checked_sender(name, email)
+
+
+def checked_sender(name: str, email: str) -> tuple[str, str]:
+    """Refuse what a mail's From: cannot carry as typed."""
+    if re.search(r"[<>\x00-\x1f\x7f]", name):
+        raise PrError(f"the sender's name {name!r} holds <, > or a control character")
+    if not re.fullmatch(r"[^\s<>@\x00-\x1f\x7f]+@[^\s<>@\x00-\x1f\x7f]+", email):
+        raise PrError(f"the sender's email {email!r} is not an address like a@b.org")
     return name, email
+
+
+@contextmanager
+def whole_dir(out: Path) -> Iterator[tuple[Path, Path]]:
+    """(new, work): fill new, and it replaces out whole when the block ends
+    (one exchange where the kernel has it); work is scratch beside it.
+    Both live in out's parent, inside the project, and are gone after the
+    block however it ends (a SIGTERM too: main makes it an exit); what a
+    SIGKILL leaves, `make clean` removes (build/.pr.*)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        new = work / out.name
+        new.mkdir()
+        yield new, work
+        if not out.exists():
+            os.rename(new, out)
+        elif not fsops.exchange(new, out):
+            os.rename(out, work / "old")
+            os.rename(new, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def without_dep3(tree: Path, base: str, repo: Path) -> str:
@@ -174,14 +221,10 @@ def export_pr(
     require_checkout(tree)
     if not git(tree, "rev-list", f"{pin.tag}..HEAD").strip():
         raise ToolError(f"{tree}: no commits above {pin.tag} to export")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp) / "pr"
-        head = without_dep3(tree, pin.tag, repo)
+    with whole_dir(out) as (new, work):
+        head = without_dep3(tree, pin.tag, work / "repo")
         git(
-            repo,
+            work / "repo",
             "format-patch",
             "--quiet",
             "--cover-letter",
@@ -192,17 +235,19 @@ def export_pr(
             "--stat=72",
             f"--from={name} <{email}>",
             "-o",
-            str(out),
+            str(new),
             f"{pin.tag}..{head}",
             env=as_sender,
         )
-    (cover,) = out.glob("0000-cover-letter.patch")
-    subject, _, _ = SUMMARY.partition("\n")
-    text = cover.read_text().replace("*** SUBJECT HERE ***", subject, 1)
-    cover.write_text(text.replace("*** BLURB HERE ***", cover_blurb(pin, tree), 1))
-    patches = sorted(p for p in out.glob("[0-9][0-9][0-9][0-9]-*.patch") if p != cover)
+        (cover,) = new.glob("0000-cover-letter.patch")
+        subject, _, _ = SUMMARY.partition("\n")
+        text = cover.read_text().replace("*** SUBJECT HERE ***", subject, 1)
+        cover.write_text(text.replace("*** BLURB HERE ***", cover_blurb(pin, tree), 1))
+        mails = sorted(
+            p for p in new.glob("[0-9][0-9][0-9][0-9]-*.patch") if p != cover
+        )
+        (new / MBOX).write_text("".join(p.read_text() for p in mails))
     mbox = out / MBOX
-    mbox.write_text("".join(p.read_text() for p in patches))
     return mbox
 
 
@@ -214,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         "--email", help="sender's email (default: git config user.email)"
     )
     args = parser.parse_args(argv)
+    # a SIGTERM ends the run like an error: whole_dir's cleanup runs
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     from_ = sender(args.name, args.email)  # the likelier mistake: say it first
+    within(ROOT, OUT, CHECKOUT)
     pin = load_pin()
     mbox = export_pr(from_=from_, pin=pin)
     n = len(re.findall(r"^Subject: \[PATCH [1-9]\d*/\d+\]", mbox.read_text(), re.M))

@@ -2,9 +2,10 @@
 
 Where the project's files are, what is pinned and what the series calls
 itself, how to run git and child processes in a clean environment, how
-to create a venv, and the one error type. Nothing here imports another
-tool module (only `tools.compat`, which has no imports of ours), so any
-tool can import this without pulling in a command.
+to create a venv. Nothing here imports another tool module but
+`tools.compat` and `tools.names` (the error type and what a name may be),
+which import none of ours, so any tool can import this without pulling
+in a command.
 
 The project root is this checkout, or the directory named by
 AIOHTTP_SERIES_ROOT: the tooling tests point it at a throwaway project
@@ -26,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.compat import tomllib
+from tools.names import (
+    MAKE_VALUE,
+    ToolError,
+    checked_name,
+    read_utf8,
+    version_key,
+    within,
+)
 
 ROOT_VARIABLE = "AIOHTTP_SERIES_ROOT"
 ROOT = Path(
@@ -111,10 +119,10 @@ OUTPUTS = {
     "tox": (".tox", "build/tox"),
     "rebase survey": ("build/rebase-survey.md",),
     "bench": ("build/bench",),
-    "pr": ("build/pr",),
+    "pr": ("build/pr", "build/.pr.*"),  # .pr.*: what a killed make pr left
     "upstream tests": ("build/upstream",),
     "intree": ("build/intree",),
-    "wheel": ("build/wheel", "dist", "dist.sha256"),
+    "wheel": ("build/wheel", "dist", "dist.sha256", "dist.lock"),
     "matrix": ("build/matrix",),
     "forward series": (
         "build/forward/venvs",
@@ -134,24 +142,18 @@ OUTPUTS = {
 NO_CHECKOUT = "no checkout. Run `make apply` first."
 
 
-class ToolError(Exception):
-    """A problem the user can fix; the message says where and what to do."""
-
-
 def no_checkout(tree: Path) -> ToolError:
     """The one message for a tool that needs build/aiohttp and finds none."""
     return ToolError(f"{tree}: {NO_CHECKOUT}")
 
 
 def require_checkout(tree: Path = CHECKOUT) -> Path:
-    if not (tree / ".git").is_dir():
+    if not (tree / ".git").is_dir() or (tree / ".git").is_symlink():
         raise no_checkout(tree)
     return tree
 
 
 # ---------------------------------------------------------------- pins
-
-SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class SeriesVersion:
 
 def _read_toml(path: Path, table: str, needs: str) -> dict[str, object]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))[table]
+        data = tomllib.loads(read_utf8(path))[table]
     except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise ToolError(
             f"{path}: cannot read [{table}] ({exc}); it needs {needs}"
@@ -192,12 +194,15 @@ def _read_toml(path: Path, table: str, needs: str) -> dict[str, object]:
 
 
 def checked_pin(pin: Pin, where: Path) -> Pin:
-    """The pin with its sha256 in lower case; refuse one that is not a sha256."""
-    if not isinstance(pin.sha256, str) or not SHA256_RE.fullmatch(pin.sha256):
-        raise ToolError(
-            f"{where}: sha256 for {pin.name} {pin.version} is {pin.sha256!r}, "
-            "not 64 hex digits; copy it from `sha256sum` of the sdist"
-        )
+    """The pin with its sha256 in lower case; refuse any field that is not
+    what its name says (checked_name)."""
+    for kind, value in (
+        ("project name", pin.name),
+        ("version", pin.version),
+        ("sdist", pin.sdist),
+        ("sha256", pin.sha256),
+    ):
+        checked_name(kind, value, where)
     return Pin(pin.name, pin.version, pin.sdist, pin.sha256.lower())
 
 
@@ -205,11 +210,14 @@ def load_pin(path: Path = PIN_FILE) -> Pin:
     """upstream.toml's [upstream] pin: the release the series applies to."""
     needs = "name, version, sdist and sha256"
     data = _read_toml(path, "upstream", needs)
-    try:
-        pin = Pin(**{k: str(data[k]) for k in ("name", "version", "sdist", "sha256")})
-    except KeyError as exc:
-        raise ToolError(f"{path}: [upstream] has no {exc}; it needs {needs}") from exc
-    return checked_pin(pin, path)
+    missing = [k for k in ("name", "version", "sdist", "sha256") if k not in data]
+    if missing:
+        raise ToolError(f"{path}: [upstream] has no {missing[0]}; it needs {needs}")
+    fields = {k: data[k] for k in ("name", "version", "sdist", "sha256")}
+    wrong = [k for k, v in fields.items() if not isinstance(v, str)]
+    if wrong:
+        raise ToolError(f'{path}: [upstream] {wrong[0]} must be a "string"')
+    return checked_pin(Pin(**{k: str(v) for k, v in fields.items()}), path)
 
 
 def series_version(path: Path = PIN_FILE) -> SeriesVersion:
@@ -217,12 +225,8 @@ def series_version(path: Path = PIN_FILE) -> SeriesVersion:
     label = _read_toml(path, "series", "label = <PEP 440 local label>").get("label")
     if not isinstance(label, str) or not label:
         raise ToolError(f'{path}: [series] has no label; add label = "..."')
+    checked_name("series label", label, f"{path}: [series]")
     return SeriesVersion(load_pin(path).version, label)
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """Sort key of a release number: 3.10.9 before 3.10.10."""
-    return tuple(int(part) for part in version.split("."))
 
 
 def matrix_pins(path: Path = MATRIX_FILE, main: Pin | None = None) -> list[Pin]:
@@ -282,17 +286,51 @@ def git_identity(
     return env
 
 
+# A checkout's .git/config and hooks/ may hold anything (a patch once wrote
+# through a symlink into them): our own git commands run no hook, no
+# fsmonitor command and no signing program, whatever they say.
+SAFE_GIT_CONFIG = {
+    "core.hooksPath": os.devnull,
+    "core.fsmonitor": "false",
+    "commit.gpgSign": "false",
+    "tag.gpgSign": "false",
+}
+# Variables that point git at another repository, index or config than the
+# one a tool names (a `make` run from inside a git hook has GIT_DIR set).
+GIT_LOCATION_VARIABLES = tuple(
+    "GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_COMMON_DIR "
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_NAMESPACE GIT_PREFIX GIT_CONFIG "
+    "GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT".split()
+)
+
+
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment where no user or system git config changes output."""
-    env = dict(os.environ)
+    """An environment where no user or system git config changes output,
+    and no hook or config command of a checkout runs."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in GIT_LOCATION_VARIABLES
+        and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+    }
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
         GIT_CONFIG_GLOBAL=os.devnull,
         LC_ALL="C",
         TZ="UTC",
+        GIT_CONFIG_COUNT=str(len(SAFE_GIT_CONFIG)),
     )
+    for n, (key, value) in enumerate(SAFE_GIT_CONFIG.items()):
+        env[f"GIT_CONFIG_KEY_{n}"] = key
+        env[f"GIT_CONFIG_VALUE_{n}"] = value
     env.update(extra or {})
     return env
+
+
+def git_ceiling(repo: Path) -> dict[str, str]:
+    """Stop git from taking a directory above repo for the repository: a
+    checkout without its .git must not become the project's own clone."""
+    return {"GIT_CEILING_DIRECTORIES": str(Path(os.path.abspath(repo)).parent)}
 
 
 def git(
@@ -314,7 +352,7 @@ def git(
         input=input,
         encoding="utf-8",
         errors="surrogateescape",
-        env=git_env(env),
+        env=git_env({**git_ceiling(repo), **(env or {})}),
     )
     if check and done.returncode:
         raise ToolError(
@@ -330,7 +368,7 @@ def export_tree(tree: Path, commit: str, dest: Path, paths: Iterable[str] = ()) 
     archive = subprocess.run(
         ["git", "-C", str(tree), "archive", "--format=tar", commit, *paths],
         capture_output=True,
-        env=git_env(),
+        env=git_env(git_ceiling(tree)),
     )
     if archive.returncode:
         raise ToolError(
@@ -421,9 +459,13 @@ def relative(path: Path) -> str:
 
 
 def make_vars() -> dict[str, str]:
-    """What the Makefile reads instead of parsing files itself."""
+    """What the Makefile reads instead of parsing files itself.
+
+    Every value was checked where it was read (load_pin, series_version);
+    the check here keeps a future one from reaching make unchecked.
+    """
     pin = load_pin()
-    return {
+    values = {
         "VENV": relative(VENVS["patched"]),
         "PRISTINE": relative(VENVS["pristine"]),
         "AUDIT_VENV": relative(VENVS["audit"]),
@@ -434,6 +476,10 @@ def make_vars() -> dict[str, str]:
         "UPSTREAM_TAG": pin.tag,
         "SERIES_VERSION": str(series_version()),
     }
+    for name, value in values.items():
+        if not MAKE_VALUE.fullmatch(value):
+            raise ToolError(f"{name} would be {value!r}, which make cannot hold")
+    return values
 
 
 def clean(root: Path = ROOT) -> list[Path]:
@@ -442,6 +488,7 @@ def clean(root: Path = ROOT) -> list[Path]:
     for patterns in OUTPUTS.values():
         for rel in patterns:
             for path in sorted(root.glob(rel)) if "*" in rel else [root / rel]:
+                within(root, path.parent)  # a link must not lead rmtree out
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
                 elif path.exists() or path.is_symlink():
@@ -464,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("usage: python -m tools.project make-vars | clean", file=sys.stderr)
             return 2
-    except ToolError as exc:
+    except (ToolError, OSError) as exc:  # OSError: a fault `make clean` met
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

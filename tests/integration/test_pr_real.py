@@ -11,8 +11,11 @@ import pytest
 
 from tests.tools.gitrepo import files_of, git_am, log
 from tools import dep3, pr, sdist
+from tools.junit import read_junit
+from tools.measurements import section
 from tools.project import (
     CHECKOUT,
+    MEASUREMENTS,
     Pin,
     export_tree,
     git,
@@ -71,3 +74,14 @@ def test_cover_letter_summarises_and_numbers_the_series(
     for heading in ("Benchmarks", "aiohttp's own tests", "Changelog draft"):
         assert heading in text
     assert "Removals and backward incompatible breaking changes" in text
+
+
+def test_cover_letter_carries_the_recorded_figures_and_pytests_counts(
+    exported: Path,
+) -> None:
+    text = (exported / "0000-cover-letter.patch").read_text()
+    figures = section(MEASUREMENTS.read_text(), "bench-instructions")
+    assert figures and figures in text
+    assert "Not measured yet" not in text
+    for xml in sorted(pr.UPSTREAM_RESULTS.glob("*.xml")):
+        assert f"- {xml.stem}: {read_junit(xml).summary()}\n" in text

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -249,6 +250,22 @@ def line_patch(
         f"diff --git a/{SMALL_FILE} b/{SMALL_FILE}\n--- a/{SMALL_FILE}\n"
         f"+++ b/{SMALL_FILE}\n@@ -{start},{size} +{start},{size} @@\n"
         + "\n".join(body),
+    )
+
+
+def make(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make -s args` in cwd as from a fresh shell: nothing of an outer make
+    that runs these tests (its flags, its level, the variables given to it)."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    (given,) = re.findall(r"^USER_VARIABLES := (.*)$", text, re.M)
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", *given.split()}
+    clean = {k: v for k, v in os.environ.items() if k not in outer}
+    return subprocess.run(
+        ["make", "-s", "--no-print-directory", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
     )
 
 

@@ -30,7 +30,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +42,17 @@ from tools.names import (
     version_key,
     within,
 )
+
+# The tools take child processes and git from the ground floor: re-exported
+# from the floor below.
+from tools.process import LEAKY_VARIABLES as LEAKY_VARIABLES
+from tools.process import SAFE_GIT_CONFIG as SAFE_GIT_CONFIG
+from tools.process import clean_env as clean_env
+from tools.process import export_tree as export_tree
+from tools.process import git as git
+from tools.process import git_ceiling as git_ceiling
+from tools.process import git_env as git_env
+from tools.process import git_identity as git_identity
 
 ROOT_VARIABLE = "AIOHTTP_SERIES_ROOT"
 ROOT = Path(
@@ -98,6 +108,8 @@ PATCHES = series_patches(SERIES)
 # Every pip install into a venv of the series: keeps aiohttp at the build.
 CONSTRAINTS = (REQUIREMENTS if MAIN else SERIES_ROOT) / "constraints.txt"
 CHECKOUT = SERIES_BUILD / "aiohttp"
+# aiohttp's own tests that make test deselects, each with its reason
+UPSTREAM_DESELECT = (ROOT / "tests" if MAIN else SERIES_ROOT) / "upstream-deselect.txt"
 VENVS = {
     # our tools and the patched build; the forward series' has only the
     # patched build and what its release's own tests need
@@ -136,7 +148,7 @@ OUTPUTS = {
     # scratch dirs (envs' too) and the swaps a killed apply/refresh left;
     # `make clean` runs `patchq recover` first, so none holds work by then
     "patch queue temp dirs": ("build/tmp*", "build/.aiohttp.*"),
-    "make": ("build/project.mk",),  # make-vars' output, remade on demand
+    "make": ("build/project-*.mk",),  # make-vars' output, remade on demand
 }
 
 NO_CHECKOUT = "no checkout. Run `make apply` first."
@@ -247,137 +259,6 @@ def matrix_pins(path: Path = MATRIX_FILE, main: Pin | None = None) -> list[Pin]:
     return sorted(pins.values(), key=lambda p: version_key(p.version))
 
 
-# ---------------------------------------------------------------- processes
-
-# Variables that would make a child see something other than what a target
-# built: another source tree on sys.path, aiohttp's pure-Python fallback,
-# CodSpeed's instrumentation hooks of an outer run, a venv of the caller.
-LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "AIOHTTP_NO_EXTENSIONS", "VIRTUAL_ENV")
-LEAKY_PREFIXES = ("CODSPEED_",)
-
-
-def clean_env(
-    extra: Mapping[str, str] | None = None, *, keep: Iterable[str] = ()
-) -> dict[str, str]:
-    """os.environ without the variables above (except `keep`), plus `extra`."""
-    kept = set(keep)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k in kept or (k not in LEAKY_VARIABLES and not k.startswith(LEAKY_PREFIXES))
-    }
-    env.update(extra or {})
-    return env
-
-
-def git_identity(
-    name: str,
-    email: str,
-    date: str | None = None,
-    roles: tuple[str, ...] = ("AUTHOR", "COMMITTER"),
-) -> dict[str, str]:
-    """GIT_AUTHOR_* and GIT_COMMITTER_* (or only `roles`) for one identity."""
-    env = {}
-    for role in roles:
-        env[f"GIT_{role}_NAME"] = name
-        env[f"GIT_{role}_EMAIL"] = email
-        if date is not None:
-            env[f"GIT_{role}_DATE"] = date
-    return env
-
-
-# A checkout's .git/config and hooks/ may hold anything (a patch once wrote
-# through a symlink into them): our own git commands run no hook, no
-# fsmonitor command and no signing program, whatever they say.
-SAFE_GIT_CONFIG = {
-    "core.hooksPath": os.devnull,
-    "core.fsmonitor": "false",
-    "commit.gpgSign": "false",
-    "tag.gpgSign": "false",
-}
-# Variables that point git at another repository, index or config than the
-# one a tool names (a `make` run from inside a git hook has GIT_DIR set).
-GIT_LOCATION_VARIABLES = tuple(
-    "GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_COMMON_DIR "
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_NAMESPACE GIT_PREFIX GIT_CONFIG "
-    "GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT".split()
-)
-
-
-def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment where no user or system git config changes output,
-    and no hook or config command of a checkout runs."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in GIT_LOCATION_VARIABLES
-        and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
-    }
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        LC_ALL="C",
-        TZ="UTC",
-        GIT_CONFIG_COUNT=str(len(SAFE_GIT_CONFIG)),
-    )
-    for n, (key, value) in enumerate(SAFE_GIT_CONFIG.items()):
-        env[f"GIT_CONFIG_KEY_{n}"] = key
-        env[f"GIT_CONFIG_VALUE_{n}"] = value
-    env.update(extra or {})
-    return env
-
-
-def git_ceiling(repo: Path) -> dict[str, str]:
-    """Stop git from taking a directory above repo for the repository: a
-    checkout without its .git must not become the project's own clone."""
-    return {"GIT_CEILING_DIRECTORIES": str(Path(os.path.abspath(repo)).parent)}
-
-
-def git(
-    repo: Path,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    check: bool = True,
-    input: str | None = None,
-    where: str | Path | None = None,
-) -> str:
-    """Run git in repo; on failure name `where` (default: repo) and git's words.
-
-    Pass where= when repo is a temporary directory, which will not exist
-    by the time the user reads the message.
-    """
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        input=input,
-        encoding="utf-8",
-        errors="surrogateescape",
-        env=git_env({**git_ceiling(repo), **(env or {})}),
-    )
-    if check and done.returncode:
-        raise ToolError(
-            f"{where or repo}: `git {' '.join(args)}` failed: "
-            + " ".join(done.stderr.split())
-        )
-    return done.stdout
-
-
-def export_tree(tree: Path, commit: str, dest: Path, paths: Iterable[str] = ()) -> None:
-    """Write the commit's files (or only `paths`) to dest: nothing untracked."""
-    dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(
-        ["git", "-C", str(tree), "archive", "--format=tar", commit, *paths],
-        capture_output=True,
-        env=git_env(git_ceiling(tree)),
-    )
-    if archive.returncode:
-        raise ToolError(
-            f"{tree}: `git archive {commit}` failed: "
-            + " ".join(archive.stderr.decode(errors="replace").split())
-        )
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-
-
 # ---------------------------------------------------------------- venvs
 
 
@@ -471,6 +352,7 @@ def make_vars() -> dict[str, str]:
         "AUDIT_VENV": relative(VENVS["audit"]),
         "TOOLS_VENV": relative(TOOLS_VENV),
         "SERIES_BUILD": relative(SERIES_BUILD),
+        "UPSTREAM_DESELECT": relative(UPSTREAM_DESELECT),
         "CHECKOUT": relative(CHECKOUT),
         "UPSTREAM_VERSION": pin.version,
         "UPSTREAM_TAG": pin.tag,

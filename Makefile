@@ -6,8 +6,8 @@ PYTHON ?= python3
 # What a user gives make (make pr PR_NAME='Ann $USER Lee') reaches the tools
 # as it was typed, through the environment: a recipe reads it as "$$NAME",
 # so make never expands it ($U, $(shell ...)) and no shell parses it.
-USER_VARIABLES := TO VERSIONS BUILDS PR_NAME PR_EMAIL MODE ROUNDS INSTR_ROUNDS \
-	AUDIT_PATHS EXTRA_DEBIAN FORCE
+USER_VARIABLES := TO VERSIONS BUILDS PR_NAME PR_EMAIL PR_NUMBER MODE ROUNDS \
+	INSTR_ROUNDS AUDIT_PATHS EXTRA_DEBIAN FORCE
 $(foreach v,$(USER_VARIABLES),$(if $(filter command environment,$(origin $(v))),\
 	$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
@@ -40,17 +40,15 @@ FORCE_FLAG := $(if $(FORCE),--force)
 DEBIAN_PACKAGES := patch quilt
 BENCH_DEBIAN_PACKAGES := valgrind
 # aiohttp's own test modules that exercise the client and connector paths
-# (for the forward series, the three its patches touch), and the tests
-# deselected there, each with its reason.
+# (for the forward series, the three its patches touch); the tests deselected
+# there are in $(UPSTREAM_DESELECT), each with its reason.
 ifeq ($(SERIES_NAME),forward)
 UPSTREAM_MODULES := test_connector.py test_client_session.py \
 	test_client_functional.py
-UPSTREAM_DESELECT := forward/upstream-deselect.txt
 else
 UPSTREAM_MODULES := test_connector.py test_client_session.py \
 	test_client_functional.py test_client_request.py test_tracing.py \
 	test_proxy.py test_client_ws.py
-UPSTREAM_DESELECT := tests/upstream-deselect.txt
 endif
 # Run from the checkout with `bin/pytest`, not `python -m pytest`, so that
 # `import aiohttp` finds the compiled build in the venv, not the sources.
@@ -72,10 +70,9 @@ UPSTREAM_PYTEST = cd "$(or $(4),$(CHECKOUT))" && PYTHONPATH="$(CURDIR)" \
 	test-forward-series test-pristine changelog lint wheel wheels wheel-smoke pr \
 	bench bench-load matrix races tox audit audit-addons clean
 
-help: ## this list: each target and what it does
+help: ## this list (SERIES=forward: apply ... pr act on the forward series)
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' "$(firstword $(MAKEFILE_LIST))" \
 		| expand -t 24
-	@echo "SERIES=forward makes apply ... pr act on the forward series (forward/)"
 
 # apply and rebase need pip from Debian (git applies the patches), not quilt
 apply: ## build/aiohttp: the pinned sdist, then one commit per patch (FORCE=1)
@@ -168,8 +165,9 @@ test-slow: venv ## the slow tests, which .ci/run adds to make test
 	$(VENV)/bin/python -m pytest -m slow tests/tools tests/integration
 
 # The forward series' own checks, from the tools' venv.
-test-forward-series: ## DEP-3, quilt, git am and refresh on SERIES=forward
-	$(TOOLS_VENV)/bin/python -m pytest tests/integration/test_series_real.py
+test-forward-series: ## DEP-3, quilt, git am, refresh and pr of SERIES=forward
+	$(TOOLS_VENV)/bin/python -m pytest tests/integration/test_series_real.py \
+		tests/integration/test_pr_real.py
 
 test-upstream-selected: ## aiohttp's own client and connector test modules
 	$(call UPSTREAM_PYTEST,$(VENV),selected-modules,$(addprefix tests/,$(UPSTREAM_MODULES)))
@@ -216,9 +214,9 @@ wheel-smoke: venv ## each wheel in a fresh venv of its own Python
 	$(VENV)/bin/python -m tools.wheel smoke
 
 # The sender: PR_NAME / PR_EMAIL, else git config user.name / user.email.
-pr: tools-venv ## build/pr: cover letter and mails (PR_NAME=, PR_EMAIL=)
+pr: tools-venv ## build/pr: cover letter and mails (PR_NAME=, PR_EMAIL=, PR_NUMBER=)
 	$(TOOLS_VENV)/bin/python -m tools.pr $${PR_NAME:+--name "$$PR_NAME"} \
-		$${PR_EMAIL:+--email "$$PR_EMAIL"}
+		$${PR_EMAIL:+--email "$$PR_EMAIL"} $${PR_NUMBER:+--pr-number "$$PR_NUMBER"}
 
 bench: venv venv-pristine ## pristine against patched (MODE=, ROUNDS=)
 	$(MAKE) system-deps EXTRA_DEBIAN="$(BENCH_DEBIAN_PACKAGES)"

@@ -89,7 +89,7 @@ def version_key(version: str) -> VersionKey:
     return release, phase, int(m["pre_n"] or 0), post, dev
 
 
-# What a value in build/project.mk may hold: nothing make or a shell reads
+# What a value in build/project-<series>.mk may hold: nothing make or a shell reads
 # as more than text ($, quotes, spaces, #, backquotes, newlines).
 MAKE_VALUE = re.compile(r"[A-Za-z0-9._+/-]+")
 

@@ -97,7 +97,8 @@ class Build:
 
     @property
     def requirements(self) -> Path:
-        newer = version_key(self.pin.version)[:2] >= NEWER_LINE
+        release = version_key(self.pin.version)[0]  # (3, 10, 11)
+        newer = release[:2] >= NEWER_LINE
         return BEHAVIOUR_NEWER if newer else BEHAVIOUR
 
 

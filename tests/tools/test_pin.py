@@ -71,14 +71,14 @@ def test_a_hostile_pin_field_is_refused_and_runs_nothing(
     assert done.returncode != 0
     line = one_error_line(done.stderr)
     assert "upstream.toml" in line and field in line.replace("project name", "name")
-    assert not (root / "build" / "project.mk").exists()
+    assert not (root / "build" / "project-main.mk").exists()
 
 
 def test_a_good_pin_gives_make_its_values(tmp_path: Path) -> None:
     root = with_pin(tmp_path / "proj", pin_text("3.11.0rc1", SHA))
     done = make("-n", "unapply", cwd=root)
     assert done.returncode == 0, done.stderr
-    text = (root / "build" / "project.mk").read_text()
+    text = (root / "build" / "project-main.mk").read_text()
     assert "UPSTREAM_TAG := v3.11.0rc1\n" in text
     assert "SERIES_VERSION := 3.11.0rc1+test\n" in text
 

@@ -199,8 +199,9 @@ test-pristine: venv-pristine ## each patch's tests fail without it, pass with it
 changelog: venv ## towncrier drafts of aiohttp's fragments and ours
 	$(VENV)/bin/python -m tools.changelog
 
-lint: venv ## aiohttp's linters on the series, ruff and mypy on ours
-	$(VENV)/bin/python -m tools.lint
+# With SERIES=forward, aiohttp's linters run on the forward series' files.
+lint: tools-venv ## aiohttp's linters on the series, ruff and mypy on ours
+	$(TOOLS_VENV)/bin/python -m tools.lint
 
 wheel: venv ## a reproducible sdist and wheel in dist/
 	$(VENV)/bin/python -m tools.wheel build

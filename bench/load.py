@@ -1,12 +1,20 @@
 """Keep-alive load reproduction: a server and a client, each its own process.
 
-    python bench/load.py serve --port-file F [--lifetime S]
+    python bench/load.py serve --port-file F [--lifetime S] [--cpu N]
     python bench/load.py client --url U --out F [--requests N] [--concurrency C]
+                                [--cpu N] [--instructions]
 
 Driven by `python -m tools.bench load`, which runs the client once under each
 interpreter against one server. Both sides use uvloop and only ever bind to
-or connect to 127.0.0.1. Only aiohttp and uvloop are imported, so the script
-runs under either tree's interpreter.
+or connect to 127.0.0.1. Only aiohttp and uvloop are imported (and, with
+--instructions, pytest-codspeed's instrument hooks), so the script runs under
+any tree's interpreter.
+
+--cpu pins the process to that CPU. --instructions is for a client run under
+`valgrind --tool=callgrind --instr-atstart=no` with CODSPEED_ENV set: the
+client switches instrumentation on around the measured requests only (not
+start-up, not the warm-up) and dumps that part as `bench/load.py::client`,
+the way pytest-codspeed dumps a benchmark.
 """
 
 from __future__ import annotations
@@ -14,10 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvloop
@@ -51,8 +60,33 @@ async def serve(port_file: Path, lifetime: float) -> None:
         await runner.cleanup()
 
 
+INSTRUMENTED_URI = "bench/load.py::client"
+
+
+async def counted(run: Callable[[], Awaitable[float]]) -> float:
+    """run() with callgrind's instrumentation on around it only, dumped as one
+    part named INSTRUMENTED_URI (as pytest-codspeed does per benchmark)."""
+    from pytest_codspeed.instruments.hooks import InstrumentHooks
+
+    hooks = InstrumentHooks()
+    hooks.disable_callgrind_markers()
+    hooks.start_benchmark()
+    hooks.callgrind_start_instrumentation()
+    try:
+        return await run()
+    finally:
+        hooks.callgrind_stop_instrumentation()
+        hooks.stop_benchmark()
+        hooks.set_executed_benchmark(INSTRUMENTED_URI)
+
+
 async def client(
-    url: str, requests: int, concurrency: int, warmup: int, label: str
+    url: str,
+    requests: int,
+    concurrency: int,
+    warmup: int,
+    label: str,
+    instructions: bool = False,
 ) -> dict[str, object]:
     if not url.startswith(f"http://{HOST}:"):
         raise SystemExit(f"refusing to load anything but {HOST}: {url}")
@@ -82,7 +116,10 @@ async def client(
             return time.perf_counter() - start
 
         await batch(warmup, record=False)
-        total = await batch(requests, record=True)
+        if instructions:
+            total = await counted(lambda: batch(requests, record=True))
+        else:
+            total = await batch(requests, record=True)
     return {
         "label": label,
         "aiohttp": __version__,
@@ -91,6 +128,8 @@ async def client(
         "concurrency": concurrency,
         "warmup": warmup,
         "total_s": total,
+        "instructions": instructions,
+        "cpu": sorted(os.sched_getaffinity(0)),
         "latencies_s": latencies,
     }
 
@@ -101,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve")
     s.add_argument("--port-file", type=Path, required=True)
     s.add_argument("--lifetime", type=float, default=1800.0)
+    s.add_argument("--cpu", type=int, help="pin the server to this CPU")
     c = sub.add_parser("client")
     c.add_argument("--url", required=True)
     c.add_argument("--out", type=Path, required=True)
@@ -109,7 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--warmup", type=int, default=1_000)
     c.add_argument("--label", default="client")
     c.add_argument("--timeout", type=float, default=600.0)
+    c.add_argument("--cpu", type=int, help="pin the client to this CPU")
+    c.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions around the measured requests (under callgrind)",
+    )
     args = parser.parse_args(argv)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -117,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             loop.run_until_complete(serve(args.port_file, args.lifetime))
             return 0
-        run = client(args.url, args.requests, args.concurrency, args.warmup, args.label)
+        run = client(
+            args.url,
+            args.requests,
+            args.concurrency,
+            args.warmup,
+            args.label,
+            args.instructions,
+        )
         result = loop.run_until_complete(asyncio.wait_for(run, args.timeout))
         args.out.write_text(json.dumps(result))
         return 0

@@ -2,7 +2,8 @@
 
     python -m tools.bench [--mode instructions|walltime] [--rounds N]
                           [--tree NAME=PYTHON ...] [--no-upgrade]
-    python -m tools.bench load [--requests 10000] [--concurrency 20]
+    python -m tools.bench load [--rounds 10] [--requests 10000] [--concurrency 20]
+                               [--instr-rounds 5] [--instr-requests 1000]
     (either with --no-record: leave docs/measurements.md as it is)
 
 Every tree's interpreter runs the same suite, bench/, from the repository
@@ -18,7 +19,10 @@ targets compare patched with pristine only. The results land in --out
   annotate/                 callgrind_annotate of a) and b), both trees, and
                             the functions whose counts moved most
   load.md, load.json, load.png
-                            the keep-alive load reproduction (bench/load.py)
+                            the keep-alive load reproduction (bench/load.py):
+                            wall-clock rounds with paired ratios and their
+                            95 % intervals, and the client's instructions per
+                            request under callgrind (tools/bench_load.py)
 
 and report.md (or load.md, with load.png) becomes a section of
 docs/measurements.md (tools/measurements.py), unless --no-record.
@@ -104,26 +108,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds",
         type=int,
         default=None,
-        help="suite: 5 (instructions and walltime); load: 2",
+        help="suite: 5 (instructions and walltime); load: 10 wall-clock rounds",
     )
     parser.add_argument(
         "--tree",
         action="append",
         default=[],
         metavar="NAME=PYTHON",
-        help="suite: measure this interpreter's aiohttp too",
+        help="measure this interpreter's aiohttp too",
     )
     parser.add_argument(
         "--no-upgrade",
         action="store_true",
-        help=f"suite: leave aiohttp {UPGRADE} out",
+        help=f"leave aiohttp {UPGRADE} out",
     )
     parser.add_argument("-k", dest="select", help="suite: pytest -k expression")
     parser.add_argument("--requests", type=int, default=10_000, help="load")
     parser.add_argument("--concurrency", type=int, default=20, help="load")
     parser.add_argument("--warmup", type=int, default=1_000, help="load")
     parser.add_argument(
-        "--max-seconds", type=float, default=900.0, help="load: the whole run's budget"
+        "--instr-rounds",
+        type=int,
+        default=5,
+        help="load: rounds of each client under callgrind (0: none)",
+    )
+    parser.add_argument(
+        "--instr-requests",
+        type=int,
+        default=1_000,
+        help="load: requests counted per callgrind run",
+    )
+    parser.add_argument(
+        "--instr-warmup",
+        type=int,
+        default=200,
+        help="load: warm-up per callgrind run (at least --concurrency, so that "
+        "no connection is opened while counting)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=1800.0,
+        help="load: the whole run's budget",
     )
     return parser
 
@@ -131,14 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
 def trees(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Path]:
     """Tree name -> interpreter: pristine, patched, 3.10.11 and any --tree."""
     pythons = {"pristine": args.pristine.absolute(), "patched": args.patched.absolute()}
-    if args.command == "suite":
-        if not args.no_upgrade:
-            pythons[UPGRADE] = ensure_upgrade_venv()
-        for spec in args.tree:
-            name, _, python = spec.partition("=")
-            if not name or not python or name in pythons or "/" in name:
-                parser.error(f"--tree {spec!r}: want NEW_NAME=PYTHON")
-            pythons[name] = Path(python).absolute()
+    if not args.no_upgrade:
+        pythons[UPGRADE] = ensure_upgrade_venv()
+    for spec in args.tree:
+        name, _, python = spec.partition("=")
+        if not name or not python or name in pythons or "/" in name:
+            parser.error(f"--tree {spec!r}: want NEW_NAME=PYTHON")
+        pythons[name] = Path(python).absolute()
     return pythons
 
 
@@ -148,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     if args.rounds is None:
-        args.rounds = {"load": 2, "instructions": 5, "walltime": 5}[
+        args.rounds = {"load": 10, "instructions": 5, "walltime": 5}[
             "load" if args.command == "load" else args.mode
         ]
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.instr_rounds < 0 or args.instr_requests < 1:
+        parser.error("--instr-rounds must be at least 0, --instr-requests 1")
+    if args.instr_warmup < args.concurrency:
+        parser.error("--instr-warmup must be at least --concurrency")
     pythons = trees(args, parser)
     args.out = args.out.absolute()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,129 +1,50 @@
 """`python -m tools.bench load`: the keep-alive load reproduction.
 
-One aiohttp server (the pristine interpreter) in its own process and, per
-round, each tree's client (bench/load.py) sending the same keep-alive GETs;
-the latencies summarized, rendered as load.md and plotted as load.png.
+One aiohttp server (the pristine interpreter) in its own process and each
+tree's client (bench/load.py): pristine, patched, 3.10.11 and any --tree.
+
+- wall clock: per round, each tree's client sends the same keep-alive GETs,
+  the trees' order rotating, so that the runs of one round are adjacent in
+  time and a slow spell of the machine hits them all;
+- instructions: per round, each tree's client under callgrind, counted
+  around the measured requests only (bench/load.py --instructions), which
+  the machine's load does not move.
+
+The server and the clients run on different CPUs when the process may use
+two. The summary, report and plot are tools/bench_load_report.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
-import statistics
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from tools.bench_report import SIDES, BenchError, ratio
-from tools.bench_run import child_env, interpreter_info, machine_info
+from tools.bench_load_report import (
+    COUNTED,
+    plot_load,
+    render_load,
+    summarize_instructions,
+    summarize_load,
+)
+from tools.bench_report import BenchError, collect_parts
+from tools.bench_run import child_env, interpreter_info, machine_info, run_logged
 from tools.project import ROOT
 
 LOAD_SCRIPT = ROOT / "bench" / "load.py"
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), linear between closest ranks."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def summarize_load(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Median and p99 latency over all rounds, total = median round time."""
-    sides = {}
-    for side in SIDES:
-        lat = [x for run in runs[side] for x in run["latencies_s"]]
-        sides[side] = {
-            "median_ms": statistics.median(lat) * 1e3,
-            "p99_ms": percentile(lat, 99) * 1e3,
-            "total_s": statistics.median(run["total_s"] for run in runs[side]),
-            "totals_s": [run["total_s"] for run in runs[side]],
-        }
-    ratios = {
-        k: ratio(sides["patched"][k], sides["pristine"][k])
-        for k in ("median_ms", "p99_ms", "total_s")
-    }
-    return {"sides": sides, "ratio_patched_pristine": ratios}
-
-
-def render_load(summary: dict[str, Any], meta: dict[str, Any]) -> str:
-    s, r = summary["sides"], summary["ratio_patched_pristine"]
-    out = [
-        "# Keep-alive load reproduction",
-        "",
-        f"{meta['requests']:,} GETs (2,000-byte body) over one keep-alive "
-        f"ClientSession at concurrency {meta['concurrency']}, uvloop, after "
-        f"{meta['warmup']:,} warm-up requests; server: aiohttp in its own process "
-        f"on 127.0.0.1 (pristine interpreter). Rounds: {meta['rounds']}, trees "
-        "alternating.",
-        f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
-        f"{meta['machine']['date']}.",
-        "",
-        "| | median latency | p99 latency | total (median of rounds) |",
-        "|---|---:|---:|---:|",
-    ]
-    for side in SIDES:
-        out.append(
-            f"| {side} | {s[side]['median_ms']:.3f} ms | "
-            f"{s[side]['p99_ms']:.3f} ms | {s[side]['total_s']:.3f} s |"
-        )
-    out.append(
-        f"| patched/pristine | {r['median_ms']:.4f} | {r['p99_ms']:.4f} | "
-        f"{r['total_s']:.4f} |"
-    )
-    return "\n".join(out) + "\n\n![latency per request](load.png)\n"
-
-
-def plot_load(
-    runs: dict[str, list[dict[str, Any]]], meta: dict[str, Any], path: Path
-) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display: files only
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise BenchError(f"no plot: {exc} (requirements/bench.txt)") from exc
-
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    for side, color in zip(SIDES, ("tab:blue", "tab:orange")):
-        totals = ", ".join(f"{run['total_s']:.2f} s" for run in runs[side])
-        for i, run in enumerate(runs[side]):
-            lat_ms = [x * 1e3 for x in run["latencies_s"]]
-            ax.plot(
-                range(len(lat_ms)),
-                lat_ms,
-                ".",
-                ms=1.5,
-                alpha=0.35,
-                color=color,
-                label=f"{side} (total {totals})" if i == 0 else None,
-            )
-            # the level, readable through the cloud: medians of 250 requests
-            block = 250
-            xs = range(block // 2, len(lat_ms), block)
-            meds = [
-                statistics.median(lat_ms[x - block // 2 : x + block // 2]) for x in xs
-            ]
-            ax.plot(list(xs), meds, "-", lw=1.5, color=color)
-    ax.set_yscale("log")
-    ax.set_xlabel("request index")
-    ax.set_ylabel("latency (ms, log scale)")
-    ax.set_title(
-        f"{meta['requests']:,} keep-alive GETs, concurrency "
-        f"{meta['concurrency']}, uvloop, {meta['rounds']} round(s) per tree"
-    )
-    ax.legend(
-        loc="upper right", markerscale=8, title="dots: requests; lines: medians of 250"
-    )
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def cpu_plan(available: set[int]) -> dict[str, Any]:
+    """The server on one CPU, every client on another, when there are two."""
+    cpus = sorted(available)
+    if len(cpus) < 2:
+        return {"available": cpus, "server": None, "client": None}
+    return {"available": cpus, "server": cpus[0], "client": cpus[1]}
 
 
 def wait_for_port(port_file: Path, server: subprocess.Popen[bytes]) -> int:
@@ -137,9 +58,12 @@ def wait_for_port(port_file: Path, server: subprocess.Popen[bytes]) -> int:
     raise BenchError("load server did not start within 30s")
 
 
-def start_server(python: Path, work: Path, lifetime: float) -> subprocess.Popen[bytes]:
+def start_server(
+    python: Path, work: Path, lifetime: float, cpu: int | None
+) -> subprocess.Popen[bytes]:
     cmd = [str(python), str(LOAD_SCRIPT), "serve", "--port-file", str(work / "port")]
     cmd += ["--lifetime", str(lifetime)]
+    cmd += [] if cpu is None else ["--cpu", str(cpu)]
     return subprocess.Popen(cmd, cwd=ROOT, env=child_env())
 
 
@@ -152,13 +76,57 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
+def client_cmd(
+    python: Path,
+    url: str,
+    out: Path,
+    label: str,
+    left: float,
+    *,
+    requests: int,
+    concurrency: int,
+    warmup: int,
+    cpu: int | None,
+) -> list[str]:
+    cmd = [str(python), str(LOAD_SCRIPT), "client", "--url", url, "--out", str(out)]
+    cmd += ["--requests", str(requests), "--concurrency", str(concurrency)]
+    cmd += ["--warmup", str(warmup), "--label", label, "--timeout", str(left)]
+    return cmd + ([] if cpu is None else ["--cpu", str(cpu)])
+
+
+def callgrind_cmd(client: list[str], dest: Path) -> list[str]:
+    """client under callgrind, instrumentation off until it switches it on."""
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={dest}/callgrind.%p.out",
+        *client,
+        "--instructions",
+    ]
+
+
 def run_client(
-    args: argparse.Namespace, python: Path, url: str, out: Path, label: str, left: float
+    args: argparse.Namespace,
+    python: Path,
+    url: str,
+    out: Path,
+    label: str,
+    left: float,
+    cpu: int | None,
 ) -> dict[str, Any]:
     """One client run of args.requests GETs; its latencies and total time."""
-    cmd = [str(python), str(LOAD_SCRIPT), "client", "--url", url, "--out", str(out)]
-    cmd += ["--requests", str(args.requests), "--concurrency", str(args.concurrency)]
-    cmd += ["--warmup", str(args.warmup), "--label", label, "--timeout", str(left)]
+    cmd = client_cmd(
+        python,
+        url,
+        out,
+        label,
+        left,
+        requests=args.requests,
+        concurrency=args.concurrency,
+        warmup=args.warmup,
+        cpu=cpu,
+    )
     side = label.split()[0]
     try:
         subprocess.run(cmd, cwd=ROOT, env=child_env(), check=True, timeout=left + 10)
@@ -170,33 +138,109 @@ def run_client(
     return result
 
 
+def count_client(
+    args: argparse.Namespace,
+    python: Path,
+    url: str,
+    dest: Path,
+    seed: int,
+    left: float,
+    cpu: int | None,
+) -> float:
+    """The instructions of one client's measured requests, under callgrind."""
+    dest.mkdir(parents=True)
+    client = client_cmd(
+        python,
+        url,
+        dest / "client.json",
+        dest.name,
+        left,
+        requests=args.instr_requests,
+        concurrency=args.concurrency,
+        warmup=args.instr_warmup,
+        cpu=cpu,
+    )
+    env = child_env(seed, CODSPEED_ENV="1", CODSPEED_PROFILE_FOLDER=str(dest))
+    run_logged(callgrind_cmd(client, dest), env, dest / "run.log", timeout=left + 10)
+    parts = collect_parts(dest)
+    if COUNTED not in parts:
+        raise BenchError(f"no instruction count in {dest}; see {dest / 'run.log'}")
+    return float(parts[COUNTED][0])
+
+
+def rotated(trees: list[str], r: int) -> list[str]:
+    shift = r % len(trees)
+    return trees[shift:] + trees[:shift]
+
+
 def run_load(args: argparse.Namespace, pythons: dict[str, Path]) -> dict[str, Any]:
-    """One server (pristine interpreter) and, per round, each tree's client."""
-    for side in SIDES:
-        interpreter_info(pythons[side])
+    """One server (pristine interpreter); per round each tree's client, then
+    per instruction round each tree's client under callgrind."""
+    interpreters = {tree: interpreter_info(python) for tree, python in pythons.items()}
+    if args.instr_rounds:
+        if not shutil.which("valgrind"):
+            raise BenchError(
+                "valgrind not found: apt-get install valgrind (make bench-load "
+                "does, as root), or --instr-rounds 0"
+            )
+        for tree, info in interpreters.items():
+            if not info["pytest_codspeed"]:
+                raise BenchError(
+                    f"{tree}: pytest-codspeed missing (requirements/bench.txt)"
+                )
+    loadavg_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    cpus = cpu_plan(os.sched_getaffinity(0))
     work = args.out / "load"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     deadline = time.monotonic() + args.max_seconds
-    server = start_server(pythons["pristine"], work, args.max_seconds + 60)
-    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in SIDES}
+
+    def time_left() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BenchError(f"load: over the {args.max_seconds:.0f}s budget")
+        return left
+
+    trees = list(pythons)
+    server = start_server(
+        pythons["pristine"], work, args.max_seconds + 60, cpus["server"]
+    )
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in trees}
+    counts: dict[str, list[float]] = {t: [] for t in trees}
     try:
         url = f"http://127.0.0.1:{wait_for_port(work / 'port', server)}/"
         for r in range(args.rounds):
-            for side in SIDES if r % 2 == 0 else SIDES[::-1]:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise BenchError(f"load: over the {args.max_seconds:.0f}s budget")
+            for tree in rotated(trees, r):
                 print(
-                    f"load: round {r + 1}/{args.rounds}: {side}: {args.requests:,}"
+                    f"load: round {r + 1}/{args.rounds}: {tree}: {args.requests:,}"
                     f" GETs after {args.warmup:,} warm-up",
                     flush=True,
                 )
-                out = work / f"round{r + 1}-{side}.json"
-                label = f"{side} round {r + 1}"
-                runs[side].append(
-                    run_client(args, pythons[side], url, out, label, left)
+                out = work / f"round{r + 1}-{tree}.json"
+                label = f"{tree} round {r + 1}"
+                left = time_left()
+                runs[tree].append(
+                    run_client(
+                        args, pythons[tree], url, out, label, left, cpus["client"]
+                    )
                 )
+        for r in range(args.instr_rounds):
+            for tree in rotated(trees, r):
+                print(
+                    f"load: instructions round {r + 1}/{args.instr_rounds}: {tree}: "
+                    f"{args.instr_requests:,} GETs under callgrind ...",
+                    end=" ",
+                    flush=True,
+                )
+                start = time.monotonic()
+                dest = work / f"instructions-round{r + 1}-{tree}"
+                left = time_left()
+                counts[tree].append(
+                    count_client(
+                        args, pythons[tree], url, dest, r, left, cpus["client"]
+                    )
+                )
+                print(f"{time.monotonic() - start:.0f}s", flush=True)
     finally:
         stop_server(server)
     meta = {
@@ -204,10 +248,22 @@ def run_load(args: argparse.Namespace, pythons: dict[str, Path]) -> dict[str, An
         "concurrency": args.concurrency,
         "warmup": args.warmup,
         "rounds": args.rounds,
+        "instr_rounds": args.instr_rounds,
+        "instr_requests": args.instr_requests,
+        "instr_warmup": args.instr_warmup,
+        "cpus": cpus,
+        "loadavg_start": loadavg_start,
         "machine": machine_info(),
+        "interpreters": interpreters,
     }
-    result = {**meta, **summarize_load(runs)}
+    summary = summarize_load(runs)
+    instructions = (
+        summarize_instructions(counts, args.instr_requests)
+        if args.instr_rounds
+        else None
+    )
+    result = {**meta, **summary, "instructions": instructions}
     (args.out / "load.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "load.md").write_text(render_load(result, meta))
+    (args.out / "load.md").write_text(render_load(summary, instructions, meta))
     plot_load(runs, meta, args.out / "load.png")
     return result

@@ -38,6 +38,7 @@ from tools.bench_report import (
     parse_walltime,
     summarize,
 )
+from tools.builds import install_build
 from tools.measurements import machine
 from tools.project import (
     BUILD,
@@ -48,7 +49,6 @@ from tools.project import (
     Pin,
     clean_env,
     files_digest,
-    install_build,
     make_venv,
     matrix_pins,
     pip,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,13 +21,15 @@ from tools.sdist import sha256_of
 
 BRANCH = "patch-queue"
 STATE = "patchq-state.json"  # kept inside .git: records what apply built
+REBASE_STATE = "patchq-rebase.json"  # inside .git while `make rebase` runs
 # Tracked in the sdist but rewritten by any setuptools build.
 BUILD_OWNED_TRACKED = ("aiohttp.egg-info/",)
 
 
 def series_stamp(pin: Pin, entries: list[SeriesEntry], patches: Path) -> str:
     """Identifies everything a checkout is built from."""
-    digest = hashlib.sha256(pin.sha256.encode())
+    # the whole pin: a version edited alone must not look up to date
+    digest = hashlib.sha256(json.dumps(asdict(pin), sort_keys=True).encode())
     digest.update((patches / "series").read_bytes())
     for entry in entries:
         digest.update(entry.name.encode() + b"\0" + entry.path.read_bytes())
@@ -99,15 +102,76 @@ def rebase_in_progress(tree: Path) -> bool:
     return any((tree / ".git" / d).exists() for d in ("rebase-merge", "rebase-apply"))
 
 
+def git_advice(tree: Path, *args: str) -> str:
+    """A git command on tree as the user can paste it (the path quoted)."""
+    return shlex.join(["git", "-C", str(tree), *args])
+
+
+# The user's own unfinished git operations: marker in .git, command.
+OPERATIONS = (
+    ("rebase-merge", "rebase"),
+    ("rebase-apply", "rebase"),  # or `git am`: rebase-apply/applying
+    ("MERGE_HEAD", "merge"),
+    ("CHERRY_PICK_HEAD", "cherry-pick"),
+    ("REVERT_HEAD", "revert"),
+)
+
+
+def in_progress(tree: Path) -> str | None:
+    """An unfinished operation in tree and how to end it; None if none."""
+    git_dir = tree / ".git"
+    if (git_dir / REBASE_STATE).exists():
+        return (
+            "a `make rebase` is in progress: finish it with `make "
+            "rebase-continue` (which refreshes patches/) or undo it with "
+            "`make rebase-abort`"
+        )
+    for marker, command in OPERATIONS:
+        if (git_dir / marker).exists():
+            if (git_dir / marker / "applying").exists():
+                command = "am"
+            return (
+                f"your own `git {command}` is in progress: finish it with "
+                f"`{git_advice(tree, command, '--continue')}` or drop it with "
+                f"`{git_advice(tree, command, '--abort')}`"
+            )
+    if (git_dir / "BISECT_LOG").exists():
+        return (
+            "your own `git bisect` is in progress: end it with "
+            f"`{git_advice(tree, 'bisect', 'reset')}`"
+        )
+    return None
+
+
+def off_branch(tree: Path) -> str | None:
+    """Why HEAD is not the queue branch, and how to go back; None if it is."""
+    ref = git(tree, "symbolic-ref", "-q", "HEAD", check=False).strip()
+    if ref == f"refs/heads/{BRANCH}":
+        return None
+    back = f"go back with `{git_advice(tree, 'switch', BRANCH)}`"
+    if ref:
+        return (
+            f"HEAD is on branch {ref.removeprefix('refs/heads/')}, not {BRANCH}: "
+            f"{back} (and `git cherry-pick` the commits you want onto {BRANCH})"
+        )
+    at = git(tree, "log", "-1", "--format=%h %s", "HEAD", check=False).strip()
+    return (
+        f"HEAD is detached at {at or 'nothing'}, not on {BRANCH}: {back} (git "
+        f"names any commit that would be left behind; `git cherry-pick` it "
+        f"onto {BRANCH})"
+    )
+
+
 def local_changes(tree: Path, pin: Pin) -> list[str]:
     """What the user has in the checkout that patches/ does not hold."""
-    if not (tree / ".git").is_dir():
+    if not (tree / ".git").is_dir() or (tree / ".git").is_symlink():
         return [f"{tree} is not a git checkout made by `make apply`"]
     problems = []
-    if rebase_in_progress(tree):
-        problems.append(
-            "a rebase in progress (`make rebase-continue` or `make rebase-abort`)"
-        )
+    operation = in_progress(tree)
+    if operation:
+        problems.append(operation)
+    elif off := off_branch(tree):
+        problems.append(off)
     status = git(tree, "status", "--porcelain", "--untracked-files=all")
     edits = [
         line

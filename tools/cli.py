@@ -16,8 +16,20 @@ __all__ = ["ToolError", "reports_errors"]
 F = TypeVar("F", bound=Callable[..., int])
 
 
+def fault_message(exc: OSError) -> str:
+    """A filesystem fault (a full disk, a read-only folder) in one line."""
+    where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+    return (
+        f"{where + ': ' if where else ''}{exc.strerror or exc}. Free space or "
+        "fix the permissions, then run the command again (the patch queue "
+        "finishes or undoes what this run began); `make clean` removes what "
+        "is left"
+    )
+
+
 def reports_errors(main: F) -> F:
-    """Turn ToolError and a failed subprocess into `error: ...` and exit 1."""
+    """Turn ToolError, a failed subprocess and a filesystem fault into one
+    `error: ...` line and exit 1."""
 
     @functools.wraps(main)
     def wrapper(*args: object, **kwargs: object) -> int:
@@ -28,6 +40,8 @@ def reports_errors(main: F) -> F:
         except subprocess.CalledProcessError as exc:
             cmd = shlex.join(map(str, exc.cmd))
             print(f"error: `{cmd}` exited {exc.returncode}", file=sys.stderr)
+        except OSError as exc:
+            print(f"error: {fault_message(exc)}", file=sys.stderr)
         return 1
 
     return wrapper  # type: ignore[return-value]

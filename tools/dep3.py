@@ -99,6 +99,20 @@ def strip_downstream(message: str) -> str:
     return text.strip("\n") + "\n"
 
 
+def forwarded(message: str) -> str | None:
+    """What the Forwarded field says: "no", "not-needed" or "yes" (a URL or
+    other value: sent upstream); None without the field.
+
+    "no" may go on after a comma ("no, ready as forward/patches/0001-...")
+    to say what is ready to send: it is still "no" to DEP-3.
+    """
+    values = fields(message).get("Forwarded")
+    if not values:
+        return None
+    first = values[0].split(",", 1)[0].strip().lower()
+    return first if first in ("no", "not-needed") else "yes"
+
+
 @dataclass(frozen=True)
 class AppliedUpstream:
     """An Applied-Upstream value: "3.10.11, https://.../pull/9673"."""
@@ -130,10 +144,8 @@ def applied_upstream(message: str) -> AppliedUpstream | None:
     return AppliedUpstream(release, tuple(references))
 
 
-def dropped_at(message: str, version: str) -> AppliedUpstream | None:
-    """The Applied-Upstream field if version already has the change, else None."""
-    upstream = applied_upstream(message)
-    if upstream and upstream.release:
-        if version_key(upstream.release) <= version_key(version):
-            return upstream
-    return None
+def dropped_at_release(upstream: AppliedUpstream, version: str) -> bool:
+    """Whether an Applied-Upstream field claims that version has the change."""
+    if upstream.release is None:
+        return False
+    return version_key(upstream.release) <= version_key(version)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,8 +28,10 @@ from tools.project import (
     BUILD,
     CHECKOUT,
     CONSTRAINTS,
+    MAIN,
     REQUIREMENTS,
     VENVS,
+    clean_env,
     export_tree,
     files_digest,
     git,
@@ -42,7 +45,10 @@ from tools.project import (
     write_stamp,
 )
 
-OUR_REQUIREMENTS = ("tools.txt", "lint.txt", "bench.txt")
+# Our tools' requirements go into the main series' patched venv, which is
+# also the tools' venv; the forward series' venvs hold only what its
+# release's own tests need.
+OUR_REQUIREMENTS = ("tools.txt", "lint.txt", "bench.txt") if MAIN else ()
 EXTRA = {"audit": ("audit.txt",)}
 STASH_IDENTITY = git_identity("envs", "envs@localhost")
 
@@ -64,6 +70,22 @@ def export_source(dest: Path, tree: Path = CHECKOUT) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     export_tree(tree, load_pin().tag, dest)
     return dest
+
+
+def install_pinned(venv: Path, args: list[str]) -> None:
+    """pip install -c constraints.txt args..., done by uv, the pinned one.
+
+    uv installs the hundred-odd pins in seconds where pip takes a minute or
+    more, which is most of what a fresh `make test` waits for. It is put in
+    the venv by pip first, at the version requirements/tools.txt pins.
+    """
+    pins = REQUIREMENTS / "tools.txt"
+    pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "-c", str(pins), "uv")
+    uv = [str(venv / "bin" / "uv"), "pip", "install", "--quiet"]
+    python = ["--python", str(venv_python(venv)), "--no-config"]
+    subprocess.run(
+        [*uv, *python, "-c", str(CONSTRAINTS), *args], check=True, env=clean_env()
+    )
 
 
 def ensure(
@@ -108,27 +130,18 @@ def ensure(
             args = ["-r", str(src / "requirements" / "test.txt")]
             for r in ours:
                 args += ["-r", str(r)]
-            # the tree is named too, so nothing can pull another aiohttp
-            pip(
-                venv,
-                "install",
-                "--quiet",
-                "-c",
-                str(CONSTRAINTS),
-                *args,
-                "--no-build-isolation",
-                str(src),
-            )
-        else:
-            pip(
-                venv,
-                "install",
-                "--quiet",
-                "--no-build-isolation",
-                "--no-deps",
-                "--force-reinstall",
-                str(src),
-            )
+            install_pinned(venv, args)
+        # the patched (or pristine) tree over whatever else is there: no
+        # requirement can have put another aiohttp in its place
+        pip(
+            venv,
+            "install",
+            "--quiet",
+            "--no-build-isolation",
+            "--no-deps",
+            "--force-reinstall",
+            str(src),
+        )
     source = rev or f"working tree of {tree}"
     write_stamp(venv, requirements=req_digest or "", tree=tree_id, rev=source)
     print(f"{venv}: aiohttp from {source} (tree {tree_id[:12]})")

@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tools.names import ToolError, within
+
 LOCK = "patchq.lock"
 JOURNAL = "patchq-swap.json"
 TMP = Path("tmp") / "patchq"  # under build/
@@ -48,6 +50,7 @@ def tmp_root(build: Path) -> Path:
 def new_tmp_dir(build: Path, prefix: str) -> Path:
     """A new directory in build/tmp/patchq/, with the umask's permissions."""
     root = tmp_root(build)
+    within(build.parent, root)
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     umask = os.umask(0)
@@ -87,9 +90,11 @@ def write_atomic(path: Path, data: bytes) -> None:
 @contextmanager
 def locked(build: Path, what: str) -> Iterator[None]:
     """Hold build/patchq.lock; wait (saying who holds it) if another does."""
+    within(build.parent, build / LOCK)  # build/ itself, or the lock, a link out
     build.mkdir(parents=True, exist_ok=True)
     path = build / LOCK
-    with open(path, "a+") as f:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    with open(fd, "r+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -204,6 +209,7 @@ def _finish(build: Path, j: dict[str, Any]) -> None:
 def recover(build: Path) -> list[str]:
     """Finish a swap a killed command had made, or undo one it had not."""
     try:
+        within(build.parent, build / JOURNAL)
         j = json.loads((build / JOURNAL).read_text())
     except FileNotFoundError:
         return []
@@ -211,6 +217,13 @@ def recover(build: Path) -> list[str]:
         (build / JOURNAL).unlink()
         return []
     new, target, old_to = Path(j["new"]), Path(j["target"]), Path(j["old_to"])
+    try:  # only what a swap of ours names: paths inside the project
+        within(build.parent, new, target, old_to, *map(Path, j["then"]))
+    except ToolError as exc:
+        raise ToolError(
+            f"{build / JOURNAL}: not a swap the tools began ({exc}); delete it "
+            "and run the command again"
+        ) from None
     if _swapped(j):
         if new.exists():  # exchanged, but the old one not yet moved
             os.rename(new, old_to)

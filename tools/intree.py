@@ -235,8 +235,20 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return clean_env({"PYTHONDONTWRITEBYTECODE": "1", **extra})
 
 
+def pytest_config(tree: Path, commit: str) -> str:
+    """aiohttp's pytest settings: pytest.ini from 3.12 on, setup.cfg before."""
+    found = git(tree, "ls-tree", "--name-only", commit, "pytest.ini").strip()
+    return found or "setup.cfg"
+
+
 def run_pytest(
-    python: Path, cwd: Path, site: Path, tests: tuple[str, ...], out: Path, bound: float
+    python: Path,
+    cwd: Path,
+    site: Path,
+    tests: tuple[str, ...],
+    out: Path,
+    bound: float,
+    config: str = "setup.cfg",
 ) -> tuple[dict[str, str] | None, int | None, float]:
     """(results, exit status or None when killed at the bound, seconds)."""
     junit = out / "junit.xml"
@@ -246,7 +258,7 @@ def run_pytest(
         "-m",
         "pytest",
         "-c",
-        "setup.cfg",
+        config,
         "-o",
         "addopts=",
         "-p",
@@ -307,7 +319,8 @@ def check(
         work = out / f"{n:02d}-{run.patch.index}-{run.code}"
         # aiohttp's tests as this patch leaves them; nothing of the package,
         # so that `import aiohttp` finds the overlay
-        extract(tree, refs[run.patch.index], ["tests", "setup.cfg"], work / "tree")
+        config = pytest_config(tree, refs[run.patch.index])
+        extract(tree, refs[run.patch.index], ["tests", config], work / "tree")
         site = overlay(build, tree, refs[run.code], work / "site")
         print(
             f"[{n}/{len(runs)}] {run.patch.name}: {len(run.patch.tests)} tests "
@@ -316,7 +329,7 @@ def check(
             flush=True,
         )
         cases, code, seconds = run_pytest(
-            python, work / "tree", site, run.patch.tests, work, bound
+            python, work / "tree", site, run.patch.tests, work, bound, config
         )
         outcome = Outcome(
             run,

@@ -1,5 +1,5 @@
 """make lint: upstream's linters on the series, ruff and mypy on our code,
-actionlint (with shellcheck and pyflakes on the run: scripts) on
+actionlint (with shellcheck and pyflakes on the run: scripts) and zizmor on
 .github/workflows.
 
 For every Python file the series touches, black, isort, flake8 and mypy run
@@ -9,6 +9,11 @@ are compared without line numbers, which the patch shifts.
 
 The sdist ships no .mypy.ini, so mypy runs with MYPY_FLAGS below, close to
 what aiohttp's CI enforces on its own package.
+
+zizmor audits the workflows' security at its default persona, offline (its
+online audits need a GitHub token and network; the lint must give the same
+answer everywhere). A finding that is accepted would be relaxed, with the
+reason, in zizmor.yml at the project root; today there is none.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ MYPY_FLAGS = (
     "--python-version=3.8",
 )
 LINE_NO = re.compile(r":\d+(:\d+)?:")
+WORKFLOWS = ".github/workflows"
 
 
 def tool(name: str) -> list[str]:
@@ -103,8 +109,19 @@ def actionlint(root: Path = ROOT) -> bool:
     return done.returncode == 0
 
 
+def zizmor(root: Path = ROOT) -> bool:
+    """zizmor's audits of root/.github/workflows; True when it finds nothing."""
+    bin_dir = Path(sys.executable).parent  # the venv's: pinned in lint.txt
+    config = ["--config", "zizmor.yml"] if (root / "zizmor.yml").exists() else []
+    done = subprocess.run(
+        [str(bin_dir / "zizmor"), "--offline", "--quiet", *config, WORKFLOWS],
+        cwd=root,
+    )
+    return done.returncode == 0
+
+
 def lint_ours() -> bool:
-    ours = ["tools", "tests", "bench"]
+    ours = ["tools", "tests", "bench", "toxfile.py"]
     ok = subprocess.run([*tool("ruff"), "check", *ours], cwd=ROOT).returncode == 0
     ok &= (
         subprocess.run([*tool("ruff"), "format", "--check", *ours], cwd=ROOT).returncode
@@ -120,6 +137,7 @@ def lint_ours() -> bool:
         *ours,
     ]
     ok &= actionlint()
+    ok &= zizmor()
     return subprocess.run(mypy, cwd=ROOT).returncode == 0 and ok
 
 

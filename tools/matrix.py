@@ -9,8 +9,12 @@ the change is already upstream, else apply the series to a fresh unpack
 (zero fuzz first, then with fuzz) and run tests/patch against that patched
 build, compiled with its C extensions in build/matrix/venv.
 
-The report also says which patches to drop at which release: those whose
-DEP-3 Applied-Upstream field names that release or an older one.
+The report also says which patches to drop at which release: those the
+release, unpatched, already has by measurement: it passes every behaviour
+test that proves the patch (`make races`, build/races/races.json). A
+release `make races` has not measured gets no advice. Each patch's DEP-3
+Applied-Upstream field is shown beside it, and flagged where the
+measurement disagrees.
 
 Writes build/matrix/matrix.md and build/matrix/matrix.json. Exit status 1
 when an sdist fails its pin, or the main pin does not apply or fails its
@@ -21,17 +25,17 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tools import dep3, sdist
+from tools import dep3, race_results, sdist
+from tools.builds import build_key, install_build
 from tools.cli import ToolError, reports_errors
 from tools.junit import TestResult, read_junit
 from tools.matrix_report import (
@@ -59,7 +63,6 @@ from tools.project import (
     Pin,
     clean_env,
     files_digest,
-    install_build,
     load_pin,
     matrix_pins,
     pip,
@@ -223,15 +226,6 @@ def ensure_venv(venv: Path) -> None:
         write_stamp(venv, behaviour=digest)
 
 
-def build_key(pin: Pin, patches: list[Patch]) -> str:
-    """Identifies a patched build: sdist, patches and the interpreter."""
-    h = hashlib.sha256(pin.sha256.encode())
-    for p in patches:
-        h.update(p.name.encode() + b"\0" + p.diff.encode("utf-8", "surrogateescape"))
-    h.update(f"{sys.implementation.cache_tag} {sysconfig.get_platform()}".encode())
-    return h.hexdigest()[:16]
-
-
 def run_tests(venv: Path, deselect: tuple[str, ...], log_dir: Path) -> TestResult:
     junit = log_dir / "junit.xml"
     junit.unlink(missing_ok=True)
@@ -276,11 +270,12 @@ class Options:
     cache_dir: Path = CACHE_DIR
     tests: bool = True
     main_version: str = ""
+    measured: dict[str, Any] = field(default_factory=dict)  # races.json
 
 
 def check_version(pin: Pin, opts: Options, say: Callable[[str], None]) -> Row:
     row = Row(pin.version, "verified", REFUSED, main=pin.version == opts.main_version)
-    row.drop = drops(opts.patches, pin.version)
+    row.drop = drops(opts.patches, pin.version, opts.measured)
     say("fetching")
     try:
         archive = sdist.fetch(pin, opts.cache_dir)
@@ -355,9 +350,15 @@ def run(pins: list[Pin], opts: Options) -> list[Row]:
     return rows
 
 
-def drops(patches: list[Patch], version: str) -> list[str]:
-    """The patches whose DEP-3 Applied-Upstream release is version or older."""
-    return [p.name for p in patches if dep3.dropped_at(p.message, version)]
+def drops(
+    patches: list[Patch], version: str, measured: dict[str, Any]
+) -> list[str] | None:
+    """The patches that version, unpatched, has by the race results (every
+    test proving them passes there); None where it was not measured."""
+    has = race_results.release_has(measured, version)
+    if has is None:
+        return None
+    return [p.name for p in patches if race_results.patch_number(p.name) in has]
 
 
 def applied_upstream(patches: list[Patch]) -> dict[str, dep3.AppliedUpstream]:
@@ -394,7 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     pins = select(matrix_pins(main=main_pin), args.versions)
     entries = read_series(args.patches)
     patches = [read_patch(e) for e in entries]
-    opts = Options(patches, tests=not args.no_tests, main_version=main_pin.version)
+    opts = Options(
+        patches,
+        tests=not args.no_tests,
+        main_version=main_pin.version,
+        measured=race_results.load_results(),
+    )
     rows = run(pins, opts)
     write_reports(rows, [e.name for e in entries], OUT, applied_upstream(patches))
     print(

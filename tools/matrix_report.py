@@ -44,7 +44,9 @@ class Row:
     hunks: list[PatchHunk] = field(default_factory=list)
     test_result: TestResult | None = None
     main: bool = False  # the release upstream.toml pins
-    drop: list[str] = field(default_factory=list)  # patches upstream has here
+    # the patches this release, unpatched, has by measurement (make races);
+    # None where it was not measured
+    drop: list[str] | None = None
 
     @property
     def tests(self) -> str:
@@ -91,28 +93,43 @@ def _grouped(row: Row) -> list[str]:
 def render_drops(
     rows: list[Row], series: list[str], upstream: dict[str, dep3.AppliedUpstream]
 ) -> list[str]:
-    """Which patches to drop at which release, from their Applied-Upstream."""
-    lines = ["", "## Patches upstream has (DEP-3 `Applied-Upstream`)", ""]
-    if not upstream:
-        return lines + [
-            "No patch names an upstream release that has its change, so none "
-            "is dropped at any release.",
-            "",
-        ]
-    lines += ["| patch | applied upstream | drop at |", "| --- | --- | --- |"]
-    for name in series:
-        if name in upstream:
-            found = upstream[name]
-            when = f"{found.release} and later" if found.release else "no release named"
-            lines.append(f"| `{name}` | {_cell(str(found))} | {when} |")
-    lines += ["", "| release | drop | keep |", "| --- | --- | --- |"]
+    """Which patches to drop at which release: those the release, unpatched,
+    passes every test of (make races), beside what DEP-3 claims."""
+    lines = [
+        "",
+        "## Patches to drop at each release",
+        "",
+        "A release *has* a patch when, unpatched, it passes every behaviour "
+        "test that proves the patch (`make races`); only then is the patch "
+        "dropped there. A release `make races` did not measure gets no advice.",
+        "",
+        "| release | drop (measured) | keep | DEP-3 Applied-Upstream disagrees |",
+        "| --- | --- | --- | --- |",
+    ]
     for row in rows:
-        if row.drop:
+        if row.main:
+            continue
+        claimed = [
+            name
+            for name in series
+            if (found := upstream.get(name)) is not None
+            and dep3.dropped_at_release(found, row.version)
+        ]
+        if row.drop is None:
+            cells = ["not measured", "-", "-"]
+        else:
             keep = [n for n in series if n not in row.drop]
+            disagree = [n for n in claimed if n not in row.drop]
             cells = [
-                ", ".join(f"`{n}`" for n in names) or "-" for names in (row.drop, keep)
+                ", ".join(f"`{n}`" for n in names) or "-"
+                for names in (row.drop, keep, disagree)
             ]
-            lines.append(f"| {row.version} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {row.version} | " + " | ".join(cells) + " |")
+    if upstream:
+        lines += ["", "| patch | DEP-3 Applied-Upstream |", "| --- | --- |"]
+        for name in series:
+            if name in upstream:
+                lines.append(f"| `{name}` | {_cell(str(upstream[name]))} |")
     return lines + [""]
 
 

@@ -132,6 +132,16 @@ def sections(document: str) -> list[str]:
     return [m.group("name") for m in SECTION.finditer(document)]
 
 
+def section(document: str, name: str) -> str | None:
+    """The text of section `name` (heading, stamp and body, without the
+    markers), or None when the document has no such section."""
+    for match in SECTION.finditer(document):
+        if match.group("name") == name:
+            lines = match.group(0).splitlines()[1:-1]
+            return "\n".join(lines).strip("\n")
+    return None
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     # Two targets may finish at once: without the lock, one's write is lost.

@@ -1,21 +1,30 @@
 """The patch model: the series file, patch files, and applying one patch.
 
 Quilt's series (a name per line, -p1 only, # comments), format-patch mails
-read with git's own parser, diffs checked for paths inside the tree and
-hunk line counts, and GNU patch at zero fuzz with its outcome per hunk as
-values (HunkResult), so callers choose their own words. No checkout
-lifecycle here: that is tools/patchq.py.
+read with git's own parser, diffs checked by tools/diffs.py, and git apply
+at zero fuzz (GNU patch with fuzz for the matrix's second try) with its
+outcome per hunk as values (HunkResult), so callers choose their own
+words. No checkout lifecycle here: that is tools/patchq.py.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 
-from tools.project import PATCHES, ToolError, git_env
+from tools.diffs import HUNK_RE, FileDiff, parse_diff
+from tools.project import (
+    PATCHES,
+    ToolError,
+    git_ceiling,
+    git_env,
+    read_utf8,
+    within,
+)
 
 # ---------------------------------------------------------------- series
 
@@ -48,6 +57,16 @@ def series_lines(text: str) -> list[SeriesLine]:
     return lines
 
 
+def series_name_problem(name: str) -> str | None:
+    """Why name cannot stand for a file in patches/; None when it can."""
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return f"{name!r} must be a path inside patches/"
+    if name.startswith("-") or not name.isprintable():
+        return f"{name!r} must not start with '-' or hold a control character"
+    return None
+
+
 def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
     """Parse quilt's series format: a name per line, optional -p1, # comments."""
     series = patches / "series"
@@ -55,7 +74,8 @@ def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
         raise ToolError(f"{series}: missing. Create it (it may be empty).")
     entries: list[SeriesEntry] = []
     seen: set[str] = set()
-    text = series.read_text(encoding="utf-8")
+    within(patches, series)
+    text = read_utf8(series)
     for lineno, line in enumerate(series_lines(text), 1):
         if line.name is None:
             continue
@@ -68,12 +88,13 @@ def read_series(patches: Path = PATCHES) -> list[SeriesEntry]:
                 "only -p1 patches are supported. Regenerate the patch with -p1 "
                 "paths (a/..., b/...)."
             )
-        rel = PurePosixPath(name)
-        if rel.is_absolute() or ".." in rel.parts:
-            raise ToolError(f"{where}: {name!r} must be a path inside patches/")
+        problem = series_name_problem(name)
+        if problem:
+            raise ToolError(f"{where}: {problem}")
         if name in seen:
             raise ToolError(f"{where}: {name} is listed twice; remove one line.")
         path = patches / name
+        within(patches, path)  # no link out of patches/ reads another file
         if not path.is_file():
             raise ToolError(
                 f"{where}: names {name}, which does not exist in {patches}/. "
@@ -144,15 +165,6 @@ def rewrite_series(old_text: str, new: list[str]) -> tuple[str, bool]:
 
 # ---------------------------------------------------------------- patches
 
-HUNK_RE = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-BINARY_RE = re.compile(r"^Binary files (.+) and (.+) differ$")
-
-
-@dataclass
-class FileDiff:
-    path: str  # the path inside the tree, after -p1
-    hunks: list[str] = field(default_factory=list)  # the @@ header lines
-
 
 @dataclass
 class Patch:
@@ -161,146 +173,108 @@ class Patch:
     email: str
     date: str
     message: str
-    diff: str
+    diff: str  # the `diff --git` sections only (tools/diffs.py)
     files: list[FileDiff]
 
 
-def _strip_p1(raw: str, where: str) -> str | None:
-    raw = raw.split("\t", 1)[0].strip()
-    if raw == "/dev/null":
-        return None
-    parts = PurePosixPath(raw).parts
-    if len(parts) < 2:
-        raise ToolError(f"{where}: path {raw!r} has no a/ or b/ prefix (-p1)")
-    rel = PurePosixPath(*parts[1:])
-    if raw.startswith("/") or ".." in rel.parts or rel.parts[0] == ".git":
+def _utf8(data: bytes, where: str, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise ToolError(
-            f"{where}: touches {raw!r}, which is outside the tree. "
-            "Fix or remove this patch."
-        )
-    return str(rel)
+            f"{where}: {what} is not UTF-8 (byte 0x{data[exc.start]:02x} on its "
+            f"line {line}); write it in UTF-8, or name its charset in a "
+            "Content-Type header"
+        ) from None
 
 
-def _count_hunk(
-    lines: list[str], i: int, want_old: int, want_new: int
-) -> tuple[int, int, int]:
-    """Count a hunk body from line i; return the next index and the counts."""
-    old = new = 0
-    while i < len(lines) and (old < want_old or new < want_new):
-        tag = lines[i][:1]
-        if tag in (" ", ""):
-            old, new = old + 1, new + 1
-        elif tag == "-":
-            old += 1
-        elif tag == "+":
-            new += 1
-        elif tag != "\\":
-            break
-        i += 1
-    while i < len(lines) and lines[i].startswith("\\"):  # "\ No newline at end"
-        i += 1
-    return i, old, new
-
-
-def parse_diff(diff: str, where: str) -> list[FileDiff]:
-    """Check the diff's structure: paths inside the tree, hunk line counts."""
-    files: list[FileDiff] = []
-    # "\n" only: a form feed or other character str.splitlines() breaks on
-    # is part of a line to git and patch
-    lines = diff.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    i = 0
-    current_git = ""
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("diff --git "):
-            current_git = line.rsplit(" b/", 1)[-1]
-        binary = BINARY_RE.match(line)
-        if binary or line.startswith("GIT binary patch"):
-            path = binary[2].removeprefix("b/") if binary else current_git
-            raise ToolError(
-                f"{where}: changes the binary file {path}, which quilt and "
-                "patch cannot apply; the series carries text changes only. "
-                "Remove that change from the patch."
-            )
-        if line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
-            # these carry bare paths: give them the a/ that _strip_p1 strips
-            _strip_p1("a/" + line.split(" ", 2)[2], where)
-        if (
-            line.startswith("--- ")
-            and i + 1 < len(lines)
-            and lines[i + 1].startswith("+++ ")
-        ):
-            before = _strip_p1(line[4:], where)
-            after = _strip_p1(lines[i + 1][4:], where)
-            current = FileDiff(after or before or "")
-            files.append(current)
-            i += 2
-            continue
-        match = HUNK_RE.match(line)
-        if match:
-            if not files:
-                raise ToolError(
-                    f"{where}: hunk {line!r} before any ---/+++ file header"
-                )
-            current = files[-1]
-            current.hunks.append(line)
-            want_old = int(match[2] if match[2] is not None else 1)
-            want_new = int(match[4] if match[4] is not None else 1)
-            i, old, new = _count_hunk(lines, i + 1, want_old, want_new)
-            if (old, new) != (want_old, want_new):
-                raise ToolError(
-                    f"{where}: hunk #{len(current.hunks)} of {current.path} "
-                    f"({line}) is malformed: its header promises {want_old} old "
-                    f"and {want_new} new lines, the body has {old} and {new}."
-                )
-            continue
-        i += 1
-    if not files:
-        raise ToolError(f"{where}: contains no diff (no ---/+++ file headers)")
-    return files
-
-
-def read_patch(entry: SeriesEntry) -> Patch:
-    """Split a format-patch file with git's own parser (what `git am` uses)."""
-    where = str(entry.path)
-    with tempfile.TemporaryDirectory() as tmp:
-        msg, diff = Path(tmp) / "msg", Path(tmp) / "diff"
-        with entry.path.open("rb") as mail:
-            done = subprocess.run(
-                ["git", "mailinfo", "-b", "-u", str(msg), str(diff)],
-                stdin=mail,
-                capture_output=True,
+def mailinfo(mail: Path) -> tuple[int, bytes, bytes, bytes, bytes]:
+    """git mailinfo on the file: exit status, stdout (the header), stderr,
+    message and diff. Through pipes, so a killed run leaves no file."""
+    fds = os.pipe() + os.pipe()  # message read, write; diff read, write
+    try:
+        with mail.open("rb") as stdin:
+            proc = subprocess.Popen(
+                [
+                    "git",
+                    *("-c", "i18n.commitEncoding=UTF-8"),  # whatever a config says
+                    "mailinfo",
+                    "-b",
+                    "-u",
+                    "--no-scissors",
+                    f"/dev/fd/{fds[1]}",
+                    f"/dev/fd/{fds[3]}",
+                ],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(fds[1], fds[3]),
                 env=git_env(),
             )
-        if done.returncode:
-            why = " ".join(done.stderr.decode("utf-8", "replace").split())
-            raise ToolError(f"{where}: malformed mail header: {why}")
-        info = dict(
-            line.split(": ", 1)
-            for line in done.stdout.decode("utf-8", "replace").splitlines()
-            if ": " in line
+    except BaseException:
+        os.close(fds[0])
+        os.close(fds[2])
+        raise
+    finally:
+        os.close(fds[1])
+        os.close(fds[3])
+    read: dict[int, bytes] = {}
+
+    def drain(fd: int) -> None:
+        with os.fdopen(fd, "rb") as f:
+            read[fd] = f.read()
+
+    readers = [threading.Thread(target=drain, args=(fd,)) for fd in fds[::2]]
+    for reader in readers:
+        reader.start()
+    out, err = proc.communicate()
+    for reader in readers:
+        reader.join()
+    return proc.returncode, out, err, read[fds[0]], read[fds[2]]
+
+
+def read_patch(entry: SeriesEntry, *, where: str | None = None) -> Patch:
+    """Split a format-patch file with git's own parser (what `git am` uses).
+
+    where: what an error names (default: the file).
+    """
+    where = where or str(entry.path)
+    with entry.path.open("rb") as f:
+        head = f.read(1 << 24)
+    if not head:
+        raise ToolError(f"{where}: is empty; a patch is a git format-patch mail")
+    if b"\0" in head:  # git's C parsers would stop at it, each in its own place
+        raise ToolError(f"{where}: holds a NUL byte; the series carries text only")
+    code, header, err, msg, diff = mailinfo(entry.path)
+    if code:
+        why = " ".join(err.decode("utf-8", "replace").split())
+        why = re.sub(r"'?/dev/fd/\d+'?", "the patch", why)  # our pipes' names
+        raise ToolError(f"{where}: malformed mail header: {why}")
+    info = dict(
+        line.split(": ", 1)
+        for line in _utf8(header, where, "its header").splitlines()
+        if ": " in line
+    )
+    missing = [k for k in ("Author", "Email", "Subject", "Date") if not info.get(k)]
+    if missing:
+        raise ToolError(
+            f"{where}: malformed: the header lacks {', '.join(missing)}. "
+            "Each patch needs a git format-patch header (From:, Date:, "
+            "Subject:)."
         )
-        missing = [k for k in ("Author", "Email", "Subject", "Date") if not info.get(k)]
-        if missing:
-            raise ToolError(
-                f"{where}: malformed: the header lacks {', '.join(missing)}. "
-                "Each patch needs a git format-patch header (From:, Date:, "
-                "Subject:); `make refresh` writes one."
-            )
-        body = msg.read_text(encoding="utf-8").strip()
-        message = info["Subject"] + ("\n\n" + body if body else "") + "\n"
-        # bytes, not read_text(): universal newlines would turn a \r into \n
-        diff_text = diff.read_bytes().decode("utf-8", "surrogateescape")
+    body = _utf8(msg, where, "its message").strip()
+    message = info["Subject"] + ("\n\n" + body if body else "") + "\n"
+    # bytes, not text mode: universal newlines would turn a \r into \n
+    parsed = parse_diff(diff.decode("utf-8", "surrogateescape"), where)
     return Patch(
         entry.name,
         info["Author"],
         info["Email"],
         info["Date"],
         message,
-        diff_text,
-        parse_diff(diff_text, where),
+        parsed.text,
+        parsed.files,
     )
 
 
@@ -311,7 +285,7 @@ MOVED, FAILED, ALREADY = "moved", "failed", "already applied"
 
 @dataclass(frozen=True)
 class HunkResult:
-    """What GNU patch did with one hunk that did not land exactly in place."""
+    """What git apply (or GNU patch) did with a hunk not exactly in place."""
 
     file: str  # path inside the tree
     number: int  # 1-based within the file; 0 when patch names no hunk
@@ -349,7 +323,8 @@ class HunkResult:
 
 
 class PatchDoesNotApply(ToolError):
-    """A patch GNU patch refused: .hunks says which, .output what patch said."""
+    """A patch that does not apply: .hunks says which, .output what the
+    applier said."""
 
     def __init__(self, where: str, hunks: list[HunkResult], output: str) -> None:
         self.where = where
@@ -377,41 +352,100 @@ class ApplyReport:
     moved: tuple[HunkResult, ...]  # hunks that applied at an offset or with fuzz
 
 
-PATCH_LINE_RE = re.compile(r"^(?:patching|checking) file (.+)$")
+# GNU patch says "patching file f", git apply -v "Checking patch f...".
+PATCH_LINE_RE = re.compile(
+    r"^(?:(?:patching|checking) file (.+)|Checking patch (.+)\.\.\.)$"
+)
 HUNK_RESULT_RE = re.compile(r"^Hunk #(\d+) (FAILED|succeeded|ignored) at (\d+)(.*)$")
+GIT_FAILED_RE = re.compile(r"^error: patch failed: (.+):(\d+)$")
+
+
+def _header(patch: Patch, path: str, number: int) -> str:
+    """The @@ line of hunk `number` (1-based) of path, "" if unknown."""
+    hunks = next((f.hunks for f in patch.files if f.path == path), [])
+    return hunks[number - 1] if 0 < number <= len(hunks) else ""
 
 
 def hunk_results(output: str, patch: Patch) -> list[HunkResult]:
-    """GNU patch's report, hunk by hunk, as values."""
+    """GNU patch's or git apply's report, hunk by hunk, as values."""
     current = ""
     results = []
     for line in output.split("\n"):
         if m := PATCH_LINE_RE.match(line):
-            current = m[1]
+            current = m[1] or m[2]
         elif m := HUNK_RESULT_RE.match(line):
             n = int(m[1])
-            header = next(
-                (
-                    f.hunks[n - 1]
-                    for f in patch.files
-                    if f.path == current and n <= len(f.hunks)
-                ),
-                "",
-            )
+            header = _header(patch, current, n)
             if m[2] == "succeeded":
                 detail = m[4].strip().removesuffix(".")
                 results.append(HunkResult(current, n, header, MOVED, int(m[3]), detail))
             else:
                 results.append(HunkResult(current, n, header, FAILED, int(m[3])))
+        elif m := GIT_FAILED_RE.match(line):  # git names the hunk by its line
+            path, at = m[1], int(m[2])
+            hunks = next((f.hunks for f in patch.files if f.path == path), [])
+            starts = [int(HUNK_RE.match(h)[1]) for h in hunks]  # type: ignore[index]
+            n = starts.index(at) + 1 if at in starts else 0
+            results.append(HunkResult(path, n, _header(patch, path, n), FAILED, at))
         elif "previously applied" in line:
             results.append(HunkResult(current, 0, "", ALREADY))
     return results
 
 
-def apply_patch(
-    tree: Path, patch: Patch, where: str, *, allow_fuzz: bool = False
-) -> ApplyReport:
-    """Apply with GNU patch, zero fuzz unless asked; raise with any failed hunk."""
+def git_errors(output: str) -> str:
+    """git apply's own error lines, without the text it searched for."""
+    kept, searching = [], False
+    for line in output.split("\n"):
+        if line == "error: while searching for:":
+            searching = True
+        elif searching:
+            searching = line != ""
+        elif line.startswith("error: "):
+            kept.append(line.removeprefix("error: "))
+    return "\n".join(kept)
+
+
+def check_tree_paths(tree: Path, patch: Patch, where: str) -> None:
+    """No path the patch touches goes through a symlink in the tree."""
+    for f in patch.files:
+        parts = f.path.split("/")
+        for n in range(1, len(parts) + 1):
+            if tree.joinpath(*parts[:n]).is_symlink():
+                raise ToolError(
+                    f"{where}: touches {f.path}, but {'/'.join(parts[:n])} is "
+                    "a symlink in the tree; no patch writes through one"
+                )
+
+
+def _git_apply(tree: Path, patch: Patch, where: str) -> ApplyReport:
+    """git apply: git's own checks (no path beyond a symlink, none in .git,
+    all hunks or none), offsets allowed, no fuzz. In a git checkout, the
+    change is staged too: exactly the patch's files, ignored ones included."""
+    index = ["--index"] if (tree / ".git").is_dir() else []
+    data = patch.diff.encode("utf-8", "surrogateescape")
+
+    def run(*args: str) -> tuple[int, str]:
+        done = subprocess.run(
+            ["git", "apply", "-v", "--whitespace=nowarn", *args, "-"],
+            cwd=tree,
+            input=data,
+            capture_output=True,
+            env=git_env(git_ceiling(tree)),
+        )
+        return done.returncode, (done.stdout + done.stderr).decode("utf-8", "replace")
+
+    code, output = run(*index)
+    results = hunk_results(output, patch)
+    if code:
+        failed = [h for h in results if h.outcome != MOVED]
+        if not failed and run("--check", "-R")[0] == 0:
+            failed = [HunkResult(f.path, 0, "", ALREADY) for f in patch.files]
+        raise PatchDoesNotApply(where, failed, git_errors(output))
+    return ApplyReport(tuple(h for h in results if h.outcome == MOVED))
+
+
+def _gnu_patch(tree: Path, patch: Patch, where: str) -> ApplyReport:
+    """GNU patch with fuzz 2: the matrix's second try on another release."""
     root = tree.resolve()
     for f in patch.files:  # a symlink in the tree must not lead outside it
         target = (tree / f.path).resolve()
@@ -427,10 +461,10 @@ def apply_patch(
         "--no-backup-if-mismatch",
         "--reject-file=-",
         "--quoting-style=literal",
+        "--fuzz=2",
         "-d",
         str(tree),
     ]
-    cmd.append("--fuzz=2" if allow_fuzz else "--fuzz=0")
     done = subprocess.run(
         cmd, input=patch.diff.encode("utf-8", "surrogateescape"), capture_output=True
     )
@@ -440,3 +474,17 @@ def apply_patch(
     if done.returncode or failed:
         raise PatchDoesNotApply(where, failed, output)
     return ApplyReport(tuple(h for h in results if h.outcome == MOVED))
+
+
+def apply_patch(
+    tree: Path, patch: Patch, where: str, *, allow_fuzz: bool = False
+) -> ApplyReport:
+    """Apply with git apply at zero fuzz; with allow_fuzz, GNU patch at fuzz 2.
+
+    Either way only a diff tools/diffs.py accepted, and never through a
+    symlink in the tree; raise with any failed hunk, nothing changed.
+    """
+    check_tree_paths(tree, patch, where)
+    if allow_fuzz:
+        return _gnu_patch(tree, patch, where)
+    return _git_apply(tree, patch, where)

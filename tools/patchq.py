@@ -13,8 +13,10 @@ build/aiohttp.discarded/, patches/ to build/patches.discarded/. One command
 runs at a time (tools/fsops.py: lock, temp dirs, swaps that survive SIGKILL).
 
 This is the checkout's lifecycle only: the series and patch files, and
-applying one patch, are tools/patches.py; what other tools read about the
-checkout (its recorded state, the user's work in it) is tools/checkout_state.py.
+applying one patch, are tools/patches.py; what refresh writes (each patch
+proven to rebuild its commit) is tools/export.py; what other tools read
+about the checkout (its recorded state, the user's work in it) is
+tools/checkout_state.py.
 """
 
 from __future__ import annotations
@@ -28,39 +30,41 @@ from tools import fsops, sdist
 from tools.checkout_state import (
     BRANCH,
     BUILD_OWNED_TRACKED,
-    STATE,
     file_digests,
+    in_progress,
     local_changes,
+    off_branch,
     read_state,
-    rebase_in_progress,
     series_stamp,
     state_text,
     write_state,
 )
 from tools.cli import reports_errors
+from tools.export import PATCHES_DISCARDED, export_patches
 from tools.patches import (
     Patch,
     SeriesEntry,
     apply_patch,
     read_patch,
     read_series,
-    rewrite_series,
-    series_lines,
 )
 from tools.project import (
+    CACHE_DIR,
     CHECKOUT,
     PATCHES,
+    PIN_FILE,
+    ROOT,
     Pin,
     ToolError,
     git,
     git_identity,
     load_pin,
     no_checkout,
+    within,
 )
 
 IMPORT_IDENTITY = ("sdist import", "sdist-import@localhost")
 DISCARDED = "aiohttp.discarded"  # under build/: checkouts FORCE=1 replaced
-PATCHES_DISCARDED = "patches.discarded"  # under build/: patches/ FORCE=1 replaced
 
 # Produced by building or installing from the checkout; never an edit.
 BUILD_ARTEFACTS = """\
@@ -82,24 +86,14 @@ __pycache__/
 # file points at a directory that does not exist and git cannot track it.
 UNTRACKABLE = ("vendor/llhttp/.git",)
 
-FORMAT_PATCH_OPTS = (
-    "--zero-commit",
-    "--no-signature",
-    "--no-numbered",
-    "--full-index",
-    "--no-renames",
-    "--diff-algorithm=myers",
-    "--stat=72",
-    "--no-binary",
-)
-
 
 # ---------------------------------------------------------------- building
 
 
 def commit_patch(tree: Path, patch: Patch, where: str) -> None:
-    git(tree, "add", "-A", where=where)
-    if not git(tree, "status", "--porcelain", where=where):
+    """Commit what apply_patch staged: exactly the patch's files (ignored
+    ones too), nothing else that happens to be in the tree."""
+    if not git(tree, "diff", "--cached", "--name-only", where=where).strip():
         raise ToolError(f"{where}: applies but changes nothing; remove it from series")
     # committer = author: rebuilding gives the same commit ids
     who = git_identity(patch.author, patch.email, patch.date)
@@ -190,13 +184,24 @@ def _replace_checkout(
     return kept
 
 
+def stays_inside(tree: Path, patches: Path, pin_file: Path) -> None:
+    """Refuse to start when a path the queue uses leads out of the project
+    (a symlink build/, patches/, upstream.toml, build/cache or checkout)."""
+    within(ROOT, tree.parent, tree, patches, pin_file, CACHE_DIR)
+
+
 def apply(
-    force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES
+    force: bool = False,
+    *,
+    tree: Path = CHECKOUT,
+    patches: Path = PATCHES,
+    pin_file: Path = PIN_FILE,
 ) -> None:
+    stays_inside(tree, patches, pin_file)
     build = tree.parent
     with fsops.locked(build, "make apply"):
         begin(build)
-        pin = load_pin()
+        pin = load_pin(pin_file)
         entries = read_series(patches)
         stamp = series_stamp(pin, entries, patches)
         problems: list[str] = []
@@ -222,11 +227,18 @@ def apply(
     print(f"{tree}: {pin.tag} + {len(entries)} patches applied")
 
 
-def unapply(force: bool = False, *, tree: Path = CHECKOUT) -> None:
+def unapply(
+    force: bool = False,
+    *,
+    tree: Path = CHECKOUT,
+    patches: Path = PATCHES,
+    pin_file: Path = PIN_FILE,
+) -> None:
+    stays_inside(tree, patches, pin_file)
     build = tree.parent
     with fsops.locked(build, "make unapply"):
         begin(build)
-        pin = load_pin()
+        pin = load_pin(pin_file)
         if not tree.exists():
             raise no_checkout(tree)
         problems = local_changes(tree, pin)
@@ -246,157 +258,26 @@ def unapply(force: bool = False, *, tree: Path = CHECKOUT) -> None:
 # ---------------------------------------------------------------- refresh
 
 
-def _check_exportable(tree: Path, tag: str) -> None:
-    """Refuse, before anything is written, commits the series cannot carry."""
-    if git(tree, "rev-list", "--merges", f"{tag}..HEAD").strip():
-        raise ToolError(
-            f"{tree}: merge commits above {tag}; rebase to a linear history. "
-            "patches/ was not changed."
-        )
-    log = git(
-        tree, "log", "--format=%x00%h %s", "--numstat", "--no-renames", f"{tag}..HEAD"
-    )
-    for record in log.split("\0")[1:]:
-        commit, *stats = [ln for ln in record.split("\n") if ln]
-        if not stats:
-            raise ToolError(
-                f"{tree}: commit {commit} changes nothing, so it cannot be a "
-                "patch; drop it (git rebase -i) and refresh again. patches/ "
-                "was not changed."
-            )
-        for stat in stats:
-            added, _, path = stat.split("\t", 2)
-            if added == "-":
-                raise ToolError(
-                    f"{tree}: commit {commit} changes the binary file {path}, "
-                    "which quilt and patch cannot apply; take that change out "
-                    "of the commit and refresh again. patches/ was not changed."
-                )
-
-
-def stage_export(
-    tree: Path, tag: str, patches: Path, build: Path
-) -> tuple[Path, list[str], bool]:
-    """patches/ as the commits above tag make it, built in a temp dir.
-
-    Returns the directory, the exported names, and whether the series
-    comments could all be kept. Nothing in patches/ is touched.
-    """
-    _check_exportable(tree, tag)
-    stage = fsops.new_tmp_dir(build, "patches-")
-    out = stage / "patches"
-    if patches.is_dir():
-        shutil.copytree(patches, out, symlinks=True)
-    else:
-        out.mkdir()
-    exported = stage / "format-patch"
-    git(tree, "format-patch", *FORMAT_PATCH_OPTS, "-o", str(exported), f"{tag}..HEAD")
-    new = sorted(exported.glob("*.patch"))
-    for p in new:  # what apply would refuse must not be written
-        read_patch(SeriesEntry(p.name, p, 0))
-    series = patches / "series"
-    old_text = series.read_text(encoding="utf-8") if series.is_file() else ""
-    names = [p.name for p in new]
-    for line in series_lines(old_text):
-        if line.name and line.name not in names:
-            (out / line.name).unlink(missing_ok=True)
-    for p in new:
-        shutil.copyfile(p, out / p.name)
-    text, kept_comments = rewrite_series(old_text, names)
-    (out / "series").write_text(text, encoding="utf-8")
-    shutil.rmtree(exported)
-    return out, names, kept_comments
-
-
-def changed_files(old: Path, new: Path) -> list[tuple[str, str]]:
-    """(name, "changes"/"deletes") for each file of old that new differs in."""
-
-    def files(d: Path) -> dict[str, Path]:
-        if not d.is_dir():
-            return {}
-        return {str(p.relative_to(d)): p for p in d.rglob("*") if p.is_file()}
-
-    before, after = files(old), files(new)
-    changes = []
-    for name, path in sorted(before.items()):
-        if name not in after:
-            changes.append((name, "deletes"))
-        elif path.read_bytes() != after[name].read_bytes():
-            changes.append((name, "changes"))
-    changes += [(name, "adds") for name in sorted(set(after) - set(before))]
-    return changes
-
-
-def export_patches(
-    tree: Path,
-    pin: Pin,
-    patches: Path,
-    *,
-    force: bool,
-    forced: bool,
-    then: dict[str, str] | None = None,
-) -> tuple[int, Path | None, bool]:
-    """Write the commits above the tag to patches/ in one swap.
-
-    Every file refresh would change or delete must be one the checkout was
-    built from or exported, unchanged since; otherwise refuse, or with
-    force keep a copy of patches/. forced: force was already needed.
-    Returns the number of patches, where the old patches/ was kept, and
-    whether the series comments were all kept.
-    """
-    build = tree.parent
-    known = dict(read_state(tree).files)
-    if not forced:  # the stamp matched: series and its patches built the tree
-        known.update(file_digests(patches, ["series", *_series_names(patches)]))
-    out, names, kept_comments = stage_export(tree, pin.tag, patches, build)
-    changes = changed_files(patches, out)
-    unknown = [
-        (name, what)
-        for name, what in changes
-        if what != "adds" and known.get(name) != sdist.sha256_of(patches / name)
-    ]
-    if unknown and not force:
-        name, what = unknown[0]
-        raise ToolError(
-            f"{patches / name}: refreshing {what} it, and it is not a patch "
-            f"{tree} was built from: move it out of patches/ (or list it in "
-            "series and `make apply`), or run `make refresh FORCE=1` (a copy "
-            f"of patches/ goes to build/{PATCHES_DISCARDED}/)."
-        )
-    stamp = series_stamp(pin, read_series(out), out)
-    digests = file_digests(out, ["series", *names])
-    then = {
-        str(tree / ".git" / STATE): state_text(tree, stamp, pin, digests),
-        **(then or {}),
-    }
-    if not changes:
-        for path, text in then.items():
-            fsops.write_atomic(Path(path), text.encode())
-        shutil.rmtree(out.parent)
-        return len(names), None, kept_comments
-    keep = fsops.unique_name(build / PATCHES_DISCARDED) if (forced or unknown) else None
-    fsops.swap_in(build, out, patches, keep_old=keep, then=then)
-    return len(names), keep, kept_comments
-
-
-def _series_names(patches: Path) -> list[str]:
-    return [e.name for e in read_series(patches)]
-
-
 def refresh(
-    force: bool = False, *, tree: Path = CHECKOUT, patches: Path = PATCHES
+    force: bool = False,
+    *,
+    tree: Path = CHECKOUT,
+    patches: Path = PATCHES,
+    pin_file: Path = PIN_FILE,
 ) -> None:
+    stays_inside(tree, patches, pin_file)
     build = tree.parent
     with fsops.locked(build, "make refresh"):
         begin(build)
-        pin = load_pin()
+        pin = load_pin(pin_file)
         if not (tree / ".git").is_dir():
             raise no_checkout(tree)
-        if rebase_in_progress(tree):
-            raise ToolError(
-                f"{tree}: a rebase is in progress; finish it with `make "
-                "rebase-continue` (which refreshes) or `make rebase-abort`."
-            )
+        # refresh exports the queue branch, and only when nothing is half done
+        for problem in (in_progress(tree), off_branch(tree)):
+            if problem:
+                raise ToolError(
+                    f"{tree}: {problem}; then `make refresh`. patches/ was not changed."
+                )
         status = [
             line
             for line in git(tree, "status", "--porcelain").splitlines()
@@ -480,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         unapply(args.force)
     elif args.command == "recover":  # what every command does first
         build = CHECKOUT.parent
+        within(ROOT, build)
         with fsops.locked(build, "make clean"):
             begin(build)
     else:

@@ -2,13 +2,20 @@
 
 Where the project's files are, what is pinned and what the series calls
 itself, how to run git and child processes in a clean environment, how
-to create a venv, and the one error type. Nothing here imports another
-tool module (only `tools.compat`, which has no imports of ours), so any
-tool can import this without pulling in a command.
+to create a venv. Nothing here imports another tool module but
+`tools.compat` and `tools.names` (the error type and what a name may be),
+which import none of ours, so any tool can import this without pulling
+in a command.
 
 The project root is this checkout, or the directory named by
 AIOHTTP_SERIES_ROOT: the tooling tests point it at a throwaway project
 with a synthetic pin, series and sdist.
+
+Two series share the tools, and AIOHTTP_SERIES (make's SERIES) picks one:
+"main", the series this project ships (upstream.toml and patches/ at the
+top), and "forward", the fixes upstream's newest release still lacks,
+rewritten for it and ready to send (forward/upstream.toml and
+forward/patches/). Each keeps its checkout, venvs and reports apart.
 
 `python -m tools.project make-vars` prints the paths and pins the
 Makefile needs, and `python -m tools.project clean` removes what the
@@ -20,39 +27,98 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tools.compat import tomllib
+from tools.names import (
+    MAKE_VALUE,
+    ToolError,
+    checked_name,
+    read_utf8,
+    version_key,
+    within,
+)
+
+# The tools take child processes and git from the ground floor: re-exported
+# from the floor below.
+from tools.process import LEAKY_VARIABLES as LEAKY_VARIABLES
+from tools.process import SAFE_GIT_CONFIG as SAFE_GIT_CONFIG
+from tools.process import clean_env as clean_env
+from tools.process import export_tree as export_tree
+from tools.process import git as git
+from tools.process import git_ceiling as git_ceiling
+from tools.process import git_env as git_env
+from tools.process import git_identity as git_identity
 
 ROOT_VARIABLE = "AIOHTTP_SERIES_ROOT"
 ROOT = Path(
     os.environ.get(ROOT_VARIABLE) or Path(__file__).resolve().parent.parent
 ).resolve()
 
+# ---------------------------------------------------------------- series
+
+SERIES_VARIABLE = "AIOHTTP_SERIES"
+SERIES_NAMES = ("main", "forward")
+
+
+def series_name(value: str | None) -> str:
+    """A series name as given (empty: main); anything else is refused."""
+    name = value or "main"
+    if name not in SERIES_NAMES:
+        raise SystemExit(
+            f"error: {SERIES_VARIABLE} (make's SERIES) is {name!r}; "
+            f"name a series: {' or '.join(SERIES_NAMES)}"
+        )
+    return name
+
+
+def series_root(name: str) -> Path:
+    """Where a series keeps its pin (upstream.toml) and patches/."""
+    return ROOT if name == "main" else ROOT / name
+
+
+def series_pin_file(name: str) -> Path:
+    return series_root(name) / "upstream.toml"
+
+
+def series_patches(name: str) -> Path:
+    return series_root(name) / "patches"
+
+
+SERIES = series_name(os.environ.get(SERIES_VARIABLE))
+MAIN = SERIES == "main"
+
 # ---------------------------------------------------------------- layout
 
-PIN_FILE = ROOT / "upstream.toml"
 MATRIX_FILE = ROOT / "matrix.toml"
-PATCHES = ROOT / "patches"
 REQUIREMENTS = ROOT / "requirements"
-CONSTRAINTS = REQUIREMENTS / "constraints.txt"
 DOCS = ROOT / "docs"
 MEASUREMENTS = DOCS / "measurements.md"  # written by the measuring targets
 BUILD = ROOT / "build"
-CACHE_DIR = BUILD / "cache"
-CHECKOUT = BUILD / "aiohttp"
+CACHE_DIR = BUILD / "cache"  # verified sdists, shared by both series
+# The series' own files, and what is built from them.
+SERIES_ROOT = series_root(SERIES)
+SERIES_BUILD = BUILD if MAIN else BUILD / SERIES
+PIN_FILE = series_pin_file(SERIES)
+PATCHES = series_patches(SERIES)
+# Every pip install into a venv of the series: keeps aiohttp at the build.
+CONSTRAINTS = (REQUIREMENTS if MAIN else SERIES_ROOT) / "constraints.txt"
+CHECKOUT = SERIES_BUILD / "aiohttp"
+# aiohttp's own tests that make test deselects, each with its reason
+UPSTREAM_DESELECT = (ROOT / "tests" if MAIN else SERIES_ROOT) / "upstream-deselect.txt"
 VENVS = {
-    "patched": ROOT / ".venv",
-    "pristine": BUILD / "venvs" / "pristine",
+    # our tools and the patched build; the forward series' has only the
+    # patched build and what its release's own tests need
+    "patched": ROOT / ".venv" if MAIN else SERIES_BUILD / "venvs" / "patched",
+    "pristine": SERIES_BUILD / "venvs" / "pristine",
     # the patched build next to third-party add-ons, for `make audit-addons`
     "audit": BUILD / "venvs" / "audit",
 }
+TOOLS_VENV = ROOT / ".venv"  # our tools' requirements, whichever the series
 DIST = ROOT / "dist"
 DIST_SUMS = ROOT / "dist.sha256"  # beside dist/, so `twine check dist/*` passes
 
@@ -65,23 +131,27 @@ OUTPUTS = {
     "tox": (".tox", "build/tox"),
     "rebase survey": ("build/rebase-survey.md",),
     "bench": ("build/bench",),
-    "pr": ("build/pr",),
+    "pr": ("build/pr", "build/.pr.*"),  # .pr.*: what a killed make pr left
     "upstream tests": ("build/upstream",),
     "intree": ("build/intree",),
-    "wheel": ("build/wheel", "dist", "dist.sha256"),
+    "wheel": ("build/wheel", "dist", "dist.sha256", "dist.lock"),
     "matrix": ("build/matrix",),
+    "forward series": (
+        "build/forward/venvs",
+        "build/forward/pr",
+        "build/forward/intree",
+        "build/forward/upstream",
+        "build/forward/tmp*",
+    ),
+    "races": ("build/races",),
     "audit": ("build/audit",),
     # scratch dirs (envs' too) and the swaps a killed apply/refresh left;
     # `make clean` runs `patchq recover` first, so none holds work by then
     "patch queue temp dirs": ("build/tmp*", "build/.aiohttp.*"),
-    "make": ("build/project.mk",),  # make-vars' output, remade on demand
+    "make": ("build/project-*.mk",),  # make-vars' output, remade on demand
 }
 
 NO_CHECKOUT = "no checkout. Run `make apply` first."
-
-
-class ToolError(Exception):
-    """A problem the user can fix; the message says where and what to do."""
 
 
 def no_checkout(tree: Path) -> ToolError:
@@ -90,14 +160,12 @@ def no_checkout(tree: Path) -> ToolError:
 
 
 def require_checkout(tree: Path = CHECKOUT) -> Path:
-    if not (tree / ".git").is_dir():
+    if not (tree / ".git").is_dir() or (tree / ".git").is_symlink():
         raise no_checkout(tree)
     return tree
 
 
 # ---------------------------------------------------------------- pins
-
-SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -127,7 +195,7 @@ class SeriesVersion:
 
 def _read_toml(path: Path, table: str, needs: str) -> dict[str, object]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))[table]
+        data = tomllib.loads(read_utf8(path))[table]
     except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise ToolError(
             f"{path}: cannot read [{table}] ({exc}); it needs {needs}"
@@ -138,12 +206,15 @@ def _read_toml(path: Path, table: str, needs: str) -> dict[str, object]:
 
 
 def checked_pin(pin: Pin, where: Path) -> Pin:
-    """The pin with its sha256 in lower case; refuse one that is not a sha256."""
-    if not isinstance(pin.sha256, str) or not SHA256_RE.fullmatch(pin.sha256):
-        raise ToolError(
-            f"{where}: sha256 for {pin.name} {pin.version} is {pin.sha256!r}, "
-            "not 64 hex digits; copy it from `sha256sum` of the sdist"
-        )
+    """The pin with its sha256 in lower case; refuse any field that is not
+    what its name says (checked_name)."""
+    for kind, value in (
+        ("project name", pin.name),
+        ("version", pin.version),
+        ("sdist", pin.sdist),
+        ("sha256", pin.sha256),
+    ):
+        checked_name(kind, value, where)
     return Pin(pin.name, pin.version, pin.sdist, pin.sha256.lower())
 
 
@@ -151,11 +222,14 @@ def load_pin(path: Path = PIN_FILE) -> Pin:
     """upstream.toml's [upstream] pin: the release the series applies to."""
     needs = "name, version, sdist and sha256"
     data = _read_toml(path, "upstream", needs)
-    try:
-        pin = Pin(**{k: str(data[k]) for k in ("name", "version", "sdist", "sha256")})
-    except KeyError as exc:
-        raise ToolError(f"{path}: [upstream] has no {exc}; it needs {needs}") from exc
-    return checked_pin(pin, path)
+    missing = [k for k in ("name", "version", "sdist", "sha256") if k not in data]
+    if missing:
+        raise ToolError(f"{path}: [upstream] has no {missing[0]}; it needs {needs}")
+    fields = {k: data[k] for k in ("name", "version", "sdist", "sha256")}
+    wrong = [k for k, v in fields.items() if not isinstance(v, str)]
+    if wrong:
+        raise ToolError(f'{path}: [upstream] {wrong[0]} must be a "string"')
+    return checked_pin(Pin(**{k: str(v) for k, v in fields.items()}), path)
 
 
 def series_version(path: Path = PIN_FILE) -> SeriesVersion:
@@ -163,12 +237,8 @@ def series_version(path: Path = PIN_FILE) -> SeriesVersion:
     label = _read_toml(path, "series", "label = <PEP 440 local label>").get("label")
     if not isinstance(label, str) or not label:
         raise ToolError(f'{path}: [series] has no label; add label = "..."')
+    checked_name("series label", label, f"{path}: [series]")
     return SeriesVersion(load_pin(path).version, label)
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """Sort key of a release number: 3.10.9 before 3.10.10."""
-    return tuple(int(part) for part in version.split("."))
 
 
 def matrix_pins(path: Path = MATRIX_FILE, main: Pin | None = None) -> list[Pin]:
@@ -187,103 +257,6 @@ def matrix_pins(path: Path = MATRIX_FILE, main: Pin | None = None) -> list[Pin]:
         name = f"{main.name}-{version}.tar.gz"
         pins[version] = checked_pin(Pin(main.name, version, name, str(sha)), path)
     return sorted(pins.values(), key=lambda p: version_key(p.version))
-
-
-# ---------------------------------------------------------------- processes
-
-# Variables that would make a child see something other than what a target
-# built: another source tree on sys.path, aiohttp's pure-Python fallback,
-# CodSpeed's instrumentation hooks of an outer run, a venv of the caller.
-LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "AIOHTTP_NO_EXTENSIONS", "VIRTUAL_ENV")
-LEAKY_PREFIXES = ("CODSPEED_",)
-
-
-def clean_env(
-    extra: Mapping[str, str] | None = None, *, keep: Iterable[str] = ()
-) -> dict[str, str]:
-    """os.environ without the variables above (except `keep`), plus `extra`."""
-    kept = set(keep)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k in kept or (k not in LEAKY_VARIABLES and not k.startswith(LEAKY_PREFIXES))
-    }
-    env.update(extra or {})
-    return env
-
-
-def git_identity(
-    name: str,
-    email: str,
-    date: str | None = None,
-    roles: tuple[str, ...] = ("AUTHOR", "COMMITTER"),
-) -> dict[str, str]:
-    """GIT_AUTHOR_* and GIT_COMMITTER_* (or only `roles`) for one identity."""
-    env = {}
-    for role in roles:
-        env[f"GIT_{role}_NAME"] = name
-        env[f"GIT_{role}_EMAIL"] = email
-        if date is not None:
-            env[f"GIT_{role}_DATE"] = date
-    return env
-
-
-def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment where no user or system git config changes output."""
-    env = dict(os.environ)
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        LC_ALL="C",
-        TZ="UTC",
-    )
-    env.update(extra or {})
-    return env
-
-
-def git(
-    repo: Path,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    check: bool = True,
-    input: str | None = None,
-    where: str | Path | None = None,
-) -> str:
-    """Run git in repo; on failure name `where` (default: repo) and git's words.
-
-    Pass where= when repo is a temporary directory, which will not exist
-    by the time the user reads the message.
-    """
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        input=input,
-        encoding="utf-8",
-        errors="surrogateescape",
-        env=git_env(env),
-    )
-    if check and done.returncode:
-        raise ToolError(
-            f"{where or repo}: `git {' '.join(args)}` failed: "
-            + " ".join(done.stderr.split())
-        )
-    return done.stdout
-
-
-def export_tree(tree: Path, commit: str, dest: Path, paths: Iterable[str] = ()) -> None:
-    """Write the commit's files (or only `paths`) to dest: nothing untracked."""
-    dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(
-        ["git", "-C", str(tree), "archive", "--format=tar", commit, *paths],
-        capture_output=True,
-        env=git_env(),
-    )
-    if archive.returncode:
-        raise ToolError(
-            f"{tree}: `git archive {commit}` failed: "
-            + " ".join(archive.stderr.decode(errors="replace").split())
-        )
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
 
 
 # ---------------------------------------------------------------- venvs
@@ -358,30 +331,6 @@ def stamped_venv(
     return venv
 
 
-def install_build(venv: Path, tree: Path, wheel_dir: Path) -> None:
-    """Install the tree into venv, compiling a wheel unless wheel_dir has one.
-
-    Other aiohttp versions conflict with the constraints' aiohttp pin, hence
-    --no-deps and no -c here.
-    """
-    for stale in wheel_dir.parent.glob(wheel_dir.name.split("-")[0] + "-*"):
-        if stale != wheel_dir:  # an older build of the same release
-            shutil.rmtree(stale)
-    if not any(wheel_dir.glob("*.whl")):
-        pip(
-            venv,
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(wheel_dir),
-            str(tree),
-        )
-    [wheel] = wheel_dir.glob("*.whl")
-    pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel))
-
-
 # ---------------------------------------------------------------- make
 
 
@@ -391,17 +340,28 @@ def relative(path: Path) -> str:
 
 
 def make_vars() -> dict[str, str]:
-    """What the Makefile reads instead of parsing files itself."""
+    """What the Makefile reads instead of parsing files itself.
+
+    Every value was checked where it was read (load_pin, series_version);
+    the check here keeps a future one from reaching make unchecked.
+    """
     pin = load_pin()
-    return {
+    values = {
         "VENV": relative(VENVS["patched"]),
         "PRISTINE": relative(VENVS["pristine"]),
         "AUDIT_VENV": relative(VENVS["audit"]),
+        "TOOLS_VENV": relative(TOOLS_VENV),
+        "SERIES_BUILD": relative(SERIES_BUILD),
+        "UPSTREAM_DESELECT": relative(UPSTREAM_DESELECT),
         "CHECKOUT": relative(CHECKOUT),
         "UPSTREAM_VERSION": pin.version,
         "UPSTREAM_TAG": pin.tag,
         "SERIES_VERSION": str(series_version()),
     }
+    for name, value in values.items():
+        if not MAKE_VALUE.fullmatch(value):
+            raise ToolError(f"{name} would be {value!r}, which make cannot hold")
+    return values
 
 
 def clean(root: Path = ROOT) -> list[Path]:
@@ -410,6 +370,7 @@ def clean(root: Path = ROOT) -> list[Path]:
     for patterns in OUTPUTS.values():
         for rel in patterns:
             for path in sorted(root.glob(rel)) if "*" in rel else [root / rel]:
+                within(root, path.parent)  # a link must not lead rmtree out
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
                 elif path.exists() or path.is_symlink():
@@ -432,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("usage: python -m tools.project make-vars | clean", file=sys.stderr)
             return 2
-    except ToolError as exc:
+    except (ToolError, OSError) as exc:  # OSError: a fault `make clean` met
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

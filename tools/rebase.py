@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -30,7 +31,9 @@ from typing import Any
 from tools import fsops, sdist
 from tools.checkout_state import (
     BRANCH,
+    REBASE_STATE,
     STATE,
+    git_advice,
     local_changes,
     read_state,
     rebase_in_progress,
@@ -40,23 +43,29 @@ from tools.checkout_state import (
     write_state,
 )
 from tools.cli import reports_errors
+from tools.export import export_patches
 from tools.patches import read_series
-from tools.patchq import begin, export_patches, import_identity, unpack_for_git
+from tools.patchq import begin, import_identity, unpack_for_git
 from tools.project import (
+    CACHE_DIR,
     CHECKOUT,
     MATRIX_FILE,
     PATCHES,
     PIN_FILE,
+    ROOT,
     Pin,
     ToolError,
+    checked_name,
     git,
+    git_ceiling,
     git_env,
     load_pin,
     matrix_pins,
     no_checkout,
+    read_utf8,
+    within,
 )
 
-REBASE_STATE = "patchq-rebase.json"  # inside .git while a rebase runs
 UPSTREAM_BRANCH = "refs/heads/upstream"  # the sdist imports, one per release
 # who replays the patches (authors and dates stay the patches' own)
 REBASER = {
@@ -83,6 +92,7 @@ def _pin(data: dict[str, str]) -> Pin:
 
 def pin_from_matrix(version: str, matrix: Path, pin_file: Path) -> tuple[Pin, str]:
     """matrix.toml's pin for version, and upstream.toml rewritten to it."""
+    checked_name("version", version, "TO")  # from the command line
     current = load_pin(pin_file)
     pinned = {p.version: p for p in matrix_pins(matrix, current)}
     if version not in pinned:
@@ -92,7 +102,7 @@ def pin_from_matrix(version: str, matrix: Path, pin_file: Path) -> tuple[Pin, st
             "`make rebase` without TO="
         )
     pin = pinned[version]
-    text = pin_file.read_text(encoding="utf-8")
+    text = read_utf8(pin_file)
     for key in ("version", "sdist", "sha256"):
         text, n = re.subn(
             rf'^{key} = "[^"]*"$',
@@ -114,6 +124,12 @@ def _load(tree: Path) -> Rebase:
     try:
         return Rebase(**json.loads(_state_file(tree).read_text()))
     except FileNotFoundError:
+        if rebase_in_progress(tree):  # a `git rebase` of the user's own
+            raise ToolError(
+                f"{tree}: no `make rebase` in progress; the rebase there is "
+                f"your own: `{git_advice(tree, 'rebase', '--continue')}` or "
+                f"`{git_advice(tree, 'rebase', '--abort')}`."
+            ) from None
         raise ToolError(
             f"{tree}: no `make rebase` in progress; start one with `make rebase`."
         ) from None
@@ -130,9 +146,9 @@ def _conflict(tree: Path, rebase: Rebase) -> ToolError:
     return ToolError(
         f"{patch.strip()}: conflicts with {new.name} {new.version} in "
         f"{', '.join(files) or 'the tree'}; {tree} is stopped mid-rebase and "
-        "patches/ is unchanged. Resolve the conflict, `git -C "
-        f"{tree} add` the files, then `make rebase-continue` (it refreshes "
-        f"patches/); or `make rebase-abort` to go back to "
+        "patches/ is unchanged. Resolve the conflict, "
+        f"`{git_advice(tree, 'add', *files)}`, then `make rebase-continue` "
+        "(it refreshes patches/); or `make rebase-abort` to go back to "
         f"{_pin(rebase.old_pin).version}."
     )
 
@@ -142,20 +158,33 @@ def import_release(tree: Path, old: Pin, new: Pin) -> str:
     archive = sdist.fetch(new)
     build = tree.parent
     work = fsops.new_tmp_dir(build, "import-")
-    src = work / "src"
-    unpack_for_git(archive, src)
-    env = {"GIT_INDEX_FILE": str(work / "index")}
-    git(tree, f"--work-tree={src}", "add", "-A", "-f", env=env, where=str(archive))
-    tree_id = git(tree, "write-tree", env=env).strip()
+    try:
+        src = work / "src"
+        unpack_for_git(archive, src)
+        env = {"GIT_INDEX_FILE": str(work / "index")}
+        git(tree, f"--work-tree={src}", "add", "-A", "-f", env=env, where=str(archive))
+        tree_id = git(tree, "write-tree", env=env).strip()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     who = import_identity(sdist.source_date_epoch(archive, new))
     commit = git(
         tree,
         *("commit-tree", tree_id, "-p", old.tag, "-m", f"Import {new.sdist}"),
         env=who,
     ).strip()
-    git(tree, "tag", new.tag, commit)
+    # the same commit each time (fixed identity and date): a second import
+    # after a kill sets the same refs again
+    git(tree, "update-ref", f"refs/tags/{new.tag}", commit)
     git(tree, "update-ref", UPSTREAM_BRANCH, commit)
     return commit
+
+
+def replayed(tree: Path, new: Pin) -> bool:
+    """The queue branch is checked out and stands on the new release."""
+    head = git(tree, "symbolic-ref", "-q", "HEAD", check=False).strip()
+    tag = git(tree, "rev-parse", "-q", "--verify", f"{new.tag}^{{commit}}", check=False)
+    base = git(tree, "merge-base", new.tag, "HEAD", check=False)
+    return head == f"refs/heads/{BRANCH}" and bool(tag.strip()) and base == tag
 
 
 def start(
@@ -166,6 +195,7 @@ def start(
     pin_file: Path = PIN_FILE,
     matrix: Path = MATRIX_FILE,
 ) -> None:
+    within(ROOT, tree.parent, tree, patches, pin_file, matrix, CACHE_DIR)
     build = tree.parent
     with fsops.locked(build, "make rebase"):
         begin(build)
@@ -206,6 +236,8 @@ def start(
                 "built on; set the new version, sdist and sha256 there, or "
                 "run `make rebase TO=<version>` (pinned in matrix.toml)."
             )
+        # the new sdist is what its pin says, before the checkout is touched
+        sdist.source_date_epoch(sdist.fetch(new), new)
         old_state = (tree / ".git" / STATE).read_text()
         rebase = Rebase(
             asdict(old),
@@ -236,7 +268,7 @@ def _replay(tree: Path, rebase: Rebase, *args: str) -> None:
         ["git", "-C", str(tree), *options, *args],
         capture_output=True,
         text=True,
-        env=git_env(REBASER),
+        env=git_env({**git_ceiling(tree), **REBASER}),
     )
     if rebase_in_progress(tree):
         raise _conflict(tree, rebase)
@@ -250,6 +282,12 @@ def _replay(tree: Path, rebase: Rebase, *args: str) -> None:
 
 def _complete(tree: Path, patches: Path, pin_file: Path, rebase: Rebase) -> None:
     new = _pin(rebase.new_pin)
+    if not replayed(tree, new):
+        raise ToolError(
+            f"{tree}: the series is not replayed onto {new.tag}; patches/ is "
+            "unchanged. `make rebase-continue` runs the replay, `make "
+            "rebase-abort` goes back to where it started."
+        )
     then = {}
     if rebase.upstream_text is not None:
         then[str(pin_file)] = rebase.upstream_text
@@ -271,17 +309,24 @@ def cont(
     *, tree: Path = CHECKOUT, patches: Path = PATCHES, pin_file: Path = PIN_FILE
 ) -> None:
     build = tree.parent
+    within(ROOT, tree.parent, tree, patches, pin_file, CACHE_DIR)
     with fsops.locked(build, "make rebase-continue"):
         begin(build)
         rebase = _load(tree)
+        old, new = _pin(rebase.old_pin), _pin(rebase.new_pin)
         if rebase_in_progress(tree):
             unmerged = git(tree, "diff", "--name-only", "--diff-filter=U").split()
             if unmerged:
                 raise ToolError(
                     f"{tree}: still unresolved: {', '.join(unmerged)}; resolve, "
-                    f"`git -C {tree} add` them, then `make rebase-continue`."
+                    f"`{git_advice(tree, 'add', *unmerged)}`, then `make "
+                    "rebase-continue`."
                 )
             _replay(tree, rebase, "--continue")
+        elif not replayed(tree, new):  # `make rebase` was killed before it
+            print(f"{tree}: importing {new.tag} and replaying the series")
+            import_release(tree, old, new)
+            _replay(tree, rebase, "--onto", new.tag, old.tag, BRANCH)
         _complete(tree, patches, pin_file, rebase)
 
 
@@ -306,6 +351,7 @@ def _restore(tree: Path, rebase: Rebase) -> None:
 
 def abort(*, tree: Path = CHECKOUT, pin_file: Path = PIN_FILE) -> None:
     build = tree.parent
+    within(ROOT, tree.parent, tree, pin_file)
     with fsops.locked(build, "make rebase-abort"):
         begin(build)
         rebase = _load(tree)

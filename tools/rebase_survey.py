@@ -13,6 +13,7 @@ build/rebase-survey.md and to the "rebase" section of docs/measurements.md.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import sdist
 from tools.cli import reports_errors
 from tools.measurements import invocation, record
 from tools.patches import read_series
@@ -58,8 +60,14 @@ def scratch_project(dest: Path) -> Path:
             )
         else:
             shutil.copy2(src, dest / name)
-    (dest / "build").mkdir()
-    (dest / "build" / "cache").symlink_to(CACHE_DIR.resolve())
+    # the verified sdists, hard-linked (the queue follows no link out of a project)
+    cache = dest / "build" / "cache"
+    cache.mkdir(parents=True)
+    for archive in CACHE_DIR.glob("*.tar.gz"):
+        try:
+            os.link(archive, cache / archive.name)
+        except OSError:  # another filesystem
+            shutil.copy2(archive, cache / archive.name)
     return dest
 
 
@@ -131,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         wanted = args.versions.split(",")
         pins = [p for p in pins if p.version in wanted]
     BUILD.mkdir(exist_ok=True)
+    for pin in [base, *pins]:  # into the cache once, for every scratch copy
+        sdist.fetch(pin)
     outcomes = []
     with tempfile.TemporaryDirectory(dir=BUILD, prefix="tmp-survey-") as tmp:
         for pin in pins:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zlib
+from email.message import Message
+from email.parser import HeaderParser
 from pathlib import Path
 
 from tools.compat import UnsafeArchive, extract_tar
@@ -98,16 +101,41 @@ def _broken(archive: Path, exc: BaseException) -> SdistError:
     )
 
 
-def source_date_epoch(archive: Path, pin: Pin) -> int:
-    """The release time: mtime of the sdist's PKG-INFO (stable for the pin)."""
+def _pkg_info(archive: Path) -> tuple[Message, int]:
+    """The sdist's own PKG-INFO headers and the file's mtime."""
     top = archive.name.removesuffix(".tar.gz")
     try:
         with tarfile.open(archive) as tar:
-            return int(tar.getmember(f"{top}/PKG-INFO").mtime)
+            member = tar.getmember(f"{top}/PKG-INFO")
+            data = tar.extractfile(member)
+            text = data.read(1 << 20).decode("utf-8", "replace") if data else ""
     except KeyError:
         raise SdistError(f"{archive}: has no {top}/PKG-INFO; is it an sdist?") from None
     except BROKEN_ARCHIVE as exc:
         raise _broken(archive, exc) from exc
+    return HeaderParser().parsestr(text), int(member.mtime)
+
+
+def _project(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503 normal form
+
+
+def source_date_epoch(archive: Path, pin: Pin) -> int:
+    """The release time: mtime of the sdist's PKG-INFO (stable for the pin).
+
+    First the archive's own PKG-INFO must name the pinned project and
+    version: a pin whose version was edited without its file and sha256
+    must not tag one release as another.
+    """
+    info, mtime = _pkg_info(archive)
+    name, version = info.get("Name", ""), info.get("Version", "")
+    if _project(name) != _project(pin.name) or version != pin.version:
+        raise SdistError(
+            f"{archive}: its PKG-INFO says {name} {version}, but the pin says "
+            f"{pin.name} {pin.version}; set version, sdist and sha256 of the pin "
+            "to one release (the sdist's file name and `sha256sum`)."
+        )
+    return mtime
 
 
 def unpack(archive: Path, dest: Path) -> None:

@@ -28,7 +28,6 @@ import fcntl
 import gzip
 import io
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -37,15 +36,17 @@ import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from build import ProjectBuilder
+
 from tools import sdist
 from tools.checkout_state import stale_or_local
 from tools.cli import reports_errors
 from tools.compat import extract_tar
+from tools.hashlock import install_line, lock_path, locks_dir, shown, write_lock
+from tools.interpreters import SUPPORTED, Python, find, looked_in
 from tools.project import (
     BUILD,
     CHECKOUT,
@@ -71,8 +72,6 @@ from tools.project import (
 
 WORK = BUILD / "wheel"
 BUILD_VENVS = BUILD / "venvs"
-# The Pythons the wheels are for; `make wheels` finds them under pyenv.
-SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
 C_EXTENSIONS = ("_helpers", "_http_parser", "_http_writer", "_websocket")
 
 
@@ -83,53 +82,19 @@ class WheelError(ToolError):
 # ---------------------------------------------------------------- pythons
 
 
-@dataclass(frozen=True)
-class Python:
-    version: str  # "3.9"
-    path: str
-
-    @property
-    def tag(self) -> str:
-        return "cp" + self.version.replace(".", "")
-
-
-def _version_of(path: str) -> str | None:
-    done = subprocess.run(
-        [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def running_python() -> Python:
     return Python(f"{sys.version_info[0]}.{sys.version_info[1]}", sys.executable)
 
 
-def pyenv_root() -> Path:
-    return Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-
-
 def find_python(version: str) -> Python | None:
-    """The newest pyenv CPython X.Y.Z for version, else pythonX.Y on PATH,
-    else the running Python if it is that version."""
-    found = []
-    for path in (pyenv_root() / "versions").glob(f"{version}.*/bin/python3"):
-        release = path.parent.parent.name
-        if re.fullmatch(r"\d+\.\d+\.\d+", release):  # not 3.13.0t, not a venv
-            found.append((tuple(map(int, release.split("."))), str(path)))
-    candidates = [exe for _, exe in sorted(found, reverse=True)]
-    on_path = shutil.which(f"python{version}")  # setup-python, deadsnakes, ...
-    candidates += [on_path] if on_path else []
-    for exe in candidates:
-        if _version_of(exe) == version:
-            return Python(version, exe)
+    """version wherever this machine keeps it (tools.interpreters), else the
+    running Python if it is that version."""
     here = running_python()
-    return here if here.version == version else None
+    return find(version) or (here if here.version == version else None)
 
 
 def missing(version: str) -> str:
-    return f"no Python {version} under {pyenv_root()}/versions or on PATH"
+    return f"no Python {version} {looked_in()}"
 
 
 def supported_pythons() -> list[Python]:
@@ -310,7 +275,8 @@ def sums_file(out: Path) -> Path:
 
 
 def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
-    """out/: the sdist and one wheel per Python; their sha256 in sums_file(out)."""
+    """out/: the sdist and one wheel per Python; their sha256 in sums_file(out);
+    each wheel's hash lock in hashlock.locks_dir(out)."""
     pythons = pythons or [running_python()]
     pin = load_pin()  # once: every step below builds the same release
     head = checked_head(pin)
@@ -324,6 +290,7 @@ def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
             wheels.append(build_wheel(archive, python, epoch))
             print(f"built {wheels[-1].name} with {python.path}")
         shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(locks_dir(out), ignore_errors=True)
         out.mkdir(parents=True)
         built = [Path(shutil.copy(f, out)) for f in (archive, *wheels)]
     twine_check(built)
@@ -332,6 +299,10 @@ def build(out: Path = DIST, pythons: list[Python] | None = None) -> list[Path]:
     )
     sums_file(out).write_text(sums)
     print(f"{sums_file(out)}:\n{sums}", end="")
+    version = str(series_version())
+    for python, whl in zip(pythons, wheels):
+        lock = write_lock(out / whl.name, python.path, out, pin.name, version)
+        print(f"{shown(lock)}: {install_line(out, wheel_tag(whl))}")
     return built
 
 
@@ -370,12 +341,21 @@ def wheel_tag(wheel: Path) -> str:
 
 
 def smoke_one(wheel: Path, python: Python, version: SeriesVersion) -> None:
-    """Install the wheel where the checkout is out of reach and test it."""
+    """Install the wheel where the checkout is out of reach, as the README
+    says (by its hash lock), and test it."""
+    lock = lock_path(wheel.parent, wheel_tag(wheel))
+    if not lock.exists():
+        raise WheelError(
+            f"{lock}: no hash lock for {wheel.name}; run `make wheel` or `make wheels`"
+        )
     with tempfile.TemporaryDirectory(prefix="aiohttp-smoke-") as tmp:
         work = Path(tmp)
         vpy = str(make_venv(work / "venv", python.path))
+        by_hash = ["--require-hashes", "--find-links", str(wheel.parent)]
+        pip(work / "venv", "install", "--quiet", *by_hash, "-r", str(lock))
+        # then what the tests need; the constraints keep the wheel's aiohttp
         reqs = ["-c", str(CONSTRAINTS), "-r", str(REQUIREMENTS / "behaviour.txt")]
-        pip(work / "venv", "install", "--quiet", *reqs, str(wheel))
+        pip(work / "venv", "install", "--quiet", *reqs)
         tests = work / "tests"
         skip = shutil.ignore_patterns("__pycache__")
         shutil.copytree(ROOT / "tests" / "patch", tests, ignore=skip)

@@ -1,5 +1,6 @@
 """make intree end to end: needs the real sdist, whose aiohttp sources are
-laid over this venv's compiled aiohttp (run by `make test` after `make apply`)."""
+laid over this venv's compiled aiohttp (run by `make test-slow` after `make
+apply`; `make test-pristine` runs the check itself on the real series)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.tools.throwaway import PROBED_LOG_PATCH, make_patch, real_pin_project
+
+# Five runs of aiohttp's tests on trees around each patch: `make test-slow`.
+pytestmark = pytest.mark.slow
 
 
 def test_the_check_runs_each_code_patch_against_the_trees_around_it(

@@ -9,9 +9,9 @@ import tarfile
 from pathlib import Path
 
 from tests.tools.throwaway import options, real_sdist, version_patch
-from tools import dep3, matrix
-from tools.patches import SeriesEntry, read_patch, read_series
-from tools.project import PATCHES, load_pin, matrix_pins
+from tools import matrix
+from tools.patches import SeriesEntry, read_patch
+from tools.project import load_pin, matrix_pins
 
 MODULES = ("client.py", "connector.py")  # what matrix.detect reads
 
@@ -55,16 +55,3 @@ def test_matrix_toml_pins_every_3_10_release() -> None:
     assert {f"3.10.{n}" for n in range(12)} <= versions
     assert any(v.startswith("3.11.") for v in versions)
     assert any(v.startswith(("3.12.", "3.13.")) for v in versions)
-
-
-def test_real_series_applied_upstream_fields_name_a_release_and_a_change() -> None:
-    """The form make matrix can act on: "<release>, <upstream URL>"."""
-    entries = read_series(PATCHES)
-    for entry in entries:
-        found = dep3.applied_upstream(read_patch(entry).message)
-        if found is not None:
-            assert found.release, entry.name
-            assert any(
-                r.startswith("https://github.com/aio-libs/aiohttp/")
-                for r in found.references
-            ), entry.name

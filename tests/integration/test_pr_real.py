@@ -11,8 +11,12 @@ import pytest
 
 from tests.tools.gitrepo import files_of, git_am, log
 from tools import dep3, pr, sdist
+from tools.junit import read_junit
+from tools.measurements import section
 from tools.project import (
     CHECKOUT,
+    MAIN,
+    MEASUREMENTS,
     Pin,
     export_tree,
     git,
@@ -67,7 +71,23 @@ def test_cover_letter_summarises_and_numbers_the_series(
 ) -> None:
     text = (exported / "0000-cover-letter.patch").read_text()
     n = len(git(CHECKOUT, "rev-list", f"{pin.tag}..HEAD").split())
-    assert f"Subject: [PATCH 0/{n}] Move the connect timeout" in text
-    for heading in ("Benchmarks", "aiohttp's own tests", "Changelog draft"):
+    subject = pr.LETTER.summary.partition("\n")[0]
+    assert f"Subject: [PATCH 0/{n}] {subject}" in text
+    for heading in ("aiohttp's own tests", "Changelog draft"):
         assert heading in text
-    assert "Removals and backward incompatible breaking changes" in text
+    assert ("Benchmarks" in text) == pr.LETTER.benchmarks
+    # each series' own changelog fragments, in towncrier's sections
+    section = "Removals and backward" if MAIN else "Bug fixes"
+    assert section in text
+
+
+def test_cover_letter_carries_the_recorded_figures_and_pytests_counts(
+    exported: Path,
+) -> None:
+    text = (exported / "0000-cover-letter.patch").read_text()
+    figures = section(MEASUREMENTS.read_text(), "bench-instructions")
+    assert figures  # the main series' figures; the forward one's has none
+    assert (figures in text) == pr.LETTER.benchmarks
+    assert "Not measured yet" not in text
+    for xml in sorted(pr.UPSTREAM_RESULTS.glob("*.xml")):
+        assert f"- {xml.stem}: {read_junit(xml).summary()}\n" in text

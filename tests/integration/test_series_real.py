@@ -5,6 +5,7 @@ real sdist: run by `make test` after `make apply`."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,9 +14,9 @@ import pytest
 
 from tests.tools.gitrepo import files_of
 from tests.tools.throwaway import Project, real_pin_project, real_sdist
-from tools import sdist
-from tools.patches import read_series
-from tools.project import PATCHES, load_pin
+from tools import dep3, race_results, sdist
+from tools.patches import read_patch, read_series
+from tools.project import MAIN, MEASUREMENTS, PATCHES, load_pin, series_patches
 
 GIT_ENV = {
     **os.environ,
@@ -55,11 +56,51 @@ def test_series_lists_every_patch_file() -> None:
 
 def test_every_patch_carries_dep3_facts() -> None:
     for entry in read_series(PATCHES):
-        header = entry.path.read_text().split("\n---\n", 1)[0]
-        assert "\nForwarded: " in header, entry.name
-        assert "\nLast-Update: " in header, entry.name
-        if "Forwarded: not-needed" not in header:
-            assert "\nBug: https://github.com/aio-libs/aiohttp/issues/" in header
+        message = read_patch(entry).message
+        fields = dep3.fields(message)
+        assert fields.get("Last-Update"), entry.name
+        # written for upstream: sent (yes) or not yet (no), never vendor-only
+        assert dep3.forwarded(message) in ("yes", "no"), entry.name
+        for bug in fields.get("Bug", []):
+            assert bug.startswith("https://github.com/aio-libs/aiohttp/issues/")
+        upstream = dep3.applied_upstream(message)
+        if upstream is not None:  # a release and upstream's commit on its branch
+            assert upstream.release, entry.name
+            assert [r.split("/commit/")[0] for r in upstream.references] == [
+                "https://github.com/aio-libs/aiohttp"
+            ], entry.name
+
+
+@pytest.mark.skipif(not MAIN, reason="the forward series is where these point")
+def test_a_fix_upstream_lacks_names_the_forward_patch_that_carries_it() -> None:
+    """Forwarded: no, carried to <release> by forward/patches/<patch> ...:
+    every forward patch named exists and is in the forward series."""
+    forward = {e.name for e in read_series(series_patches("forward"))}
+    for entry in read_series(PATCHES):
+        message = read_patch(entry).message
+        if dep3.forwarded(message) != "no":
+            continue
+        [value] = dep3.fields(message)["Forwarded"]
+        named = re.findall(r"forward/patches/(\S+\.patch)", value)
+        assert named, f"{entry.name}: Forwarded: no names no forward patch"
+        assert set(named) <= forward, entry.name
+
+
+def test_applied_upstream_names_only_what_the_race_table_measured() -> None:
+    """A patch names a release in Applied-Upstream only if that release,
+    unpatched, passed every test proving the patch in the recorded race
+    table, and names one if any raced release did."""
+    title = race_results.HAS_TITLE if MAIN else race_results.FORWARD_HAS_TITLE
+    has = race_results.recorded_has(MEASUREMENTS.read_text(encoding="utf-8"), title)
+    assert has, "docs/measurements.md has no race table: run make races"
+    for entry in read_series(PATCHES):
+        number = race_results.patch_number(entry.name)
+        having = [release for release, numbers in has.items() if number in numbers]
+        upstream = dep3.applied_upstream(read_patch(entry).message)
+        if upstream is None:
+            assert not having, f"{entry.name}: {having} have it; say so"
+        else:
+            assert upstream.release in having, entry.name
 
 
 def test_quilt_push_applies_the_series_without_fuzz(

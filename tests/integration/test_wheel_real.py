@@ -1,7 +1,8 @@
 """make wheel / wheels on the real series (run after `make apply`): same
 inputs, same bytes, for two Pythons; manylinux tags; the label in the
 metadata and not in __version__; no build paths in the extensions; dist/
-holds only what twine accepts."""
+holds only what twine accepts; each wheel's hash lock installs it with
+`pip install --require-hashes` and refuses a wrong hash."""
 
 from __future__ import annotations
 
@@ -16,10 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from tools import wheel
-from tools.project import CHECKOUT, ROOT, require_checkout, series_version
+from tools import hashlock, sdist, wheel
+from tools.project import (
+    CHECKOUT,
+    DIST,
+    ROOT,
+    make_venv,
+    require_checkout,
+    series_version,
+)
 
 VERSION = series_version()
+# Two full builds for two Pythons: `make test-slow` (in .ci/run), not `make test`.
+pytestmark = pytest.mark.slow
 
 
 def two_pythons() -> list[wheel.Python]:
@@ -61,6 +71,8 @@ def test_checksums_sit_beside_dist_and_verify(two_builds: tuple[Path, Path]) -> 
     sums = wheel.sums_file(dist)
     assert sums.parent == dist.parent and sums.name == "dist.sha256"
     assert sorted(p.suffix for p in dist.iterdir()) == [".gz", ".whl", ".whl"]
+    locks = sorted(p.name for p in hashlock.locks_dir(dist).iterdir())
+    assert locks == sorted(f"{wheel.wheel_tag(w)}.txt" for w in dist.glob("*.whl"))
     lines = sums.read_text().splitlines()
     assert sorted(line.split("  ")[1] for line in lines) == sorted(
         f"dist/{p.name}" for p in dist.iterdir()
@@ -138,3 +150,79 @@ def test_sdist_is_normalised(two_builds: tuple[Path, Path]) -> None:
     assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "", "")}
     assert len({m.mtime for m in members}) == 1
     assert any(m.name.endswith("aiohttp/connector.py") for m in members)
+
+
+def pins(lock: str) -> list[str]:
+    return [line for line in lock.splitlines() if not line.startswith("#")]
+
+
+def test_each_wheel_has_a_hash_lock_of_it_and_its_pinned_dependencies(
+    two_builds: tuple[Path, Path],
+) -> None:
+    first, second = two_builds
+    for whl in first.glob("*.whl"):
+        lock = hashlock.lock_path(first, wheel.wheel_tag(whl))
+        text = lock.read_text()
+        own = f"aiohttp=={VERSION} \\\n    --hash=sha256:{sdist.sha256_of(whl)}\n"
+        assert own in text
+        requirements = [line for line in text.splitlines() if line[:1].isalnum()]
+        assert len(requirements) >= 7  # aiohttp, yarl, multidict, attrs, ...
+        for line in requirements:
+            assert re.fullmatch(r"[a-z0-9-]+==\S+ \\", line), line
+        assert text.count("--hash=sha256:") >= len(requirements)
+        again = hashlock.lock_path(second, lock.stem).read_text()
+        assert pins(text) == pins(again)  # the header names the dist directory
+
+
+def pip_install(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    python = str(venv / "bin" / "python")
+    return subprocess.run(
+        [python, "-m", "pip", "--disable-pip-version-check", "install", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_the_lock_installs_with_require_hashes_and_refuses_a_wrong_hash(
+    two_builds: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The README's one line, in a fresh venv of the wheel's own Python."""
+    dist = two_builds[0]
+    here = wheel.running_python()
+    lock = hashlock.lock_path(dist, here.tag)
+    venv = tmp_path / "venv"
+    make_venv(venv, here.path)
+    done = pip_install(
+        venv, "--require-hashes", "--find-links", str(dist), "-r", str(lock)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    version = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import importlib.metadata as md, aiohttp._http_parser;"
+         "print(md.version('aiohttp'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert version == str(VERSION)
+    # the same lock with one digit of the wheel's hash changed
+    right = sdist.sha256_of(next(dist.glob(f"*-{here.tag}-*.whl")))
+    wrong = right[:-1] + ("0" if right[-1] != "0" else "1")
+    bad = tmp_path / "bad.txt"
+    bad.write_text(lock.read_text().replace(right, wrong))
+    fresh = tmp_path / "fresh"
+    make_venv(fresh, here.path)
+    done = pip_install(
+        fresh, "--require-hashes", "--find-links", str(dist), "-r", str(bad)
+    )
+    assert done.returncode != 0
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in done.stderr
+    assert right in done.stderr and wrong in done.stderr
+    leftover = subprocess.run(
+        [str(fresh / "bin" / "python"), "-c", "import aiohttp"], capture_output=True
+    )
+    assert leftover.returncode != 0, "nothing is installed from a failed check"
+
+
+def test_readme_shows_the_one_line_install_by_hash() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert hashlock.install_line(DIST, "cp311") in readme

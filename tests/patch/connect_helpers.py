@@ -3,16 +3,22 @@
 The series moves the connect timeout from ``ClientSession._request`` into
 ``BaseConnector.connect``, around only the steps that can block: waiting for
 a free slot and creating a connection. Reusing a pooled connection enters no
-timeout context at all. It also fixes two 3.10.10 bugs the timeout triggers
-there: a waiter cancelled just after being woken swallowed the free slot
-(aiohttp #9670), and a trace callback that raised or timed out left a
-placeholder or a waiter behind for good.
+timeout context at all. It also fixes the slot races of that code: a waiter
+cancelled just after being woken swallowed the free slot (aiohttp #9670); a
+trace callback that raised or timed out left a placeholder, a waiter or an
+open connection behind; a slot freed for a queued request could be counted
+free once more before it ran (aiohttp #4936); a newcomer could queue behind
+an emptied queue until its timeout; closing the connector left queued
+requests waiting.
 
 The tests live in ``test_connect_timeout_placement.py`` (where the timeout
 applies), ``test_connect_subclasses.py`` (the documented break for
-subclasses), ``test_connect_limits.py`` (slots and wake-ups) and
+subclasses), ``test_connect_limits.py`` and ``test_connect_wakeups.py``
+(slots and wake-ups), ``test_connect_load.py`` (limits under load) and
 ``test_connect_traces.py`` (trace callbacks); this module is not a test
-module, so they share it without importing one another.
+module, so they share it without importing one another. They observe what
+a user sees where they can (the server's view of requests and connections,
+exceptions, times), so that they run on any aiohttp release (make races).
 """
 
 from __future__ import annotations
@@ -72,15 +78,25 @@ def connect_timeout(connect: float | None, **kwargs: Any) -> aiohttp.ClientTimeo
 
 
 class Backend:
-    """A local server: ``/`` answers the client port, ``/hold`` waits on a gate."""
+    """A local server: ``/`` answers the client port (and records the
+    ``?who=`` of the request), ``/hold`` sends its headers and then waits on
+    a gate, ``/busy`` waits on the gate before it answers as ``/`` does and
+    counts the requests it handles at once."""
 
     def __init__(self) -> None:
         self.gate = asyncio.Event()
+        self.arrivals: list[str] = []  # ?who= of the requests served, in order
+        self.busy = 0
+        self.max_busy = 0
+        self._busy_changed = asyncio.Event()
         self.app = web.Application()
         self.app.router.add_get("/", self.port)
         self.app.router.add_get("/hold", self.hold)
+        self.app.router.add_get("/busy", self.busy_port)
 
     async def port(self, request: web.Request) -> web.Response:
+        if "who" in request.query:
+            self.arrivals.append(request.query["who"])
         assert request.transport is not None
         return web.Response(text=str(request.transport.get_extra_info("peername")[1]))
 
@@ -90,6 +106,78 @@ class Backend:
         await self.gate.wait()
         await resp.write(b"held")
         return resp
+
+    async def busy_port(self, request: web.Request) -> web.Response:
+        self.busy += 1
+        self.max_busy = max(self.max_busy, self.busy)
+        self._busy_changed.set()
+        try:
+            await self.gate.wait()
+        finally:
+            self.busy -= 1
+        return await self.port(request)
+
+    async def wait_busy(self, count: int) -> None:
+        """Until `count` requests are in /busy at once (bounded by GUARD)."""
+
+        async def reached() -> None:
+            while self.busy < count:
+                self._busy_changed.clear()
+                await self._busy_changed.wait()
+
+        try:
+            await asyncio.wait_for(reached(), GUARD)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"{self.busy} request(s) in the handler, never {count}"
+            ) from None
+
+
+class OpenConnections:
+    """The connections a test server has open, as the server sees them."""
+
+    def __init__(self, server: Any) -> None:
+        self.open: set[Any] = set()
+        web_server = server.runner.server  # aiohttp.web.Server
+        real_made, real_lost = web_server.connection_made, web_server.connection_lost
+
+        def connection_made(handler: Any, transport: Any) -> None:
+            self.open.add(handler)
+            real_made(handler, transport)
+
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            self.open.discard(handler)
+            real_lost(handler, exc)
+
+        web_server.connection_made = connection_made
+        web_server.connection_lost = connection_lost
+
+    async def wait_all_closed(self) -> None:
+        """Until the client has closed every connection (bounded by GUARD)."""
+        for _ in range(int(GUARD / 0.01)):
+            if not self.open:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{len(self.open)} connection(s) left open")
+
+
+class QueueWatch:
+    """Counts requests queued for a slot, through the public trace signal."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.config = aiohttp.TraceConfig()
+        self.config.on_connection_queued_start.append(self._on_queued)
+
+    async def _on_queued(self, session: Any, ctx: Any, params: Any) -> None:
+        self.queued += 1
+
+    async def wait_queued(self, count: int) -> None:
+        for _ in range(1000):
+            if self.queued >= count:
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"{self.queued} request(s) queued, never {count}")
 
 
 async def request_port(session: aiohttp.ClientSession, url: Any, **kwargs: Any) -> str:
@@ -101,6 +189,13 @@ async def request_port(session: aiohttp.ClientSession, url: Any, **kwargs: Any) 
 async def get(session: aiohttp.ClientSession, url: Any, **kwargs: Any) -> Any:
     """``session.get()`` as a coroutine, for ``asyncio.create_task()``."""
     return await session.get(url, **kwargs)
+
+
+async def finish(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel what a failed test left running, and wait for it to end."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def wait_for_waiter(connector: aiohttp.BaseConnector, count: int = 1) -> None:

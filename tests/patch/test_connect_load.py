@@ -31,6 +31,8 @@ class CountingBackend:
         self.received = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.in_flight_per_host: dict[str, int] = {}
+        self.max_in_flight_per_host = 0
         self.open: set[Any] = set()
         self.max_open = 0
         self.serving: set[Any] = set()  # open connections that got a request
@@ -64,6 +66,11 @@ class CountingBackend:
         self.max_acquired = max(self.max_acquired, len(self.connector._acquired))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        host = self.in_flight_per_host
+        host[request.host] = host.get(request.host, 0) + 1
+        self.max_in_flight_per_host = max(
+            self.max_in_flight_per_host, host[request.host]
+        )
         try:
             if self.received <= LIMIT:
                 # hold every slot: all the requests queued meanwhile time out
@@ -72,6 +79,7 @@ class CountingBackend:
                 await asyncio.sleep(int(request.query["ms"]) / 1000)
         finally:
             self.in_flight -= 1
+            host[request.host] -= 1
         return web.Response(text="ok")
 
 
@@ -168,91 +176,145 @@ def storm_trace_config() -> aiohttp.TraceConfig:
     return config
 
 
-@pytest.mark.proves_patch
-async def test_random_failures_leave_the_connector_empty(
-    aiohttp_server: Any, recwarn: pytest.WarningsRecorder
-) -> None:
-    """Requests cancelled, timed out and failing in trace callbacks at random.
+class Storm:
+    """STORM_REQUESTS requests at STORM_CONCURRENCY through the limits to
+    `hosts` servers: about one in five with a connect timeout short enough
+    to fire while it waits or connects, one in six cancelled after a few
+    milliseconds and, with `trace_failures`, one in ten with a trace
+    callback that raises or hangs. Afterwards the session stays open for
+    the test's checks."""
 
-    600 requests at concurrency 50 through limit=5; about one in ten has a
-    trace callback raise or hang, one in five a connect timeout short enough
-    to fire while it waits or connects, one in six is cancelled after a few
-    milliseconds. Afterwards nothing may stay acquired or queued, and every
-    later request must be served. 3.10.10 leaks a slot or a waiter for each
-    such failure in a callback and ends up refusing every request.
-    """
-    backend = CountingBackend()
-    server = await aiohttp_server(backend.app)
-    assert server.runner is not None and server.runner.server is not None
-    backend.watch(server.runner.server)
-    backend.received = LIMIT  # the handler's hold phase is for the test above
+    def __init__(
+        self, limit: int, limit_per_host: int, hosts: int, trace_failures: bool
+    ) -> None:
+        self.hosts = hosts
+        self.trace_failures = trace_failures
+        self.backend = CountingBackend()
+        self.backend.received = LIMIT  # the hold phase is for the load test
+        self.connector = aiohttp.TCPConnector(
+            limit=limit, limit_per_host=limit_per_host
+        )
+        self.backend.connector = self.connector
+        self.outcomes: dict[str, int] = {}
+        self.servers: list[Any] = []
 
-    rnd = random.Random(9670)
-    outcomes: dict[str, int] = {}
-    todo = iter(range(STORM_REQUESTS))
-    connector = aiohttp.TCPConnector(limit=STORM_LIMIT)
-    backend.connector = connector
+    async def run(self, aiohttp_server: Any, session: aiohttp.ClientSession) -> None:
+        for _ in range(self.hosts):
+            server = await aiohttp_server(self.backend.app)
+            assert server.runner is not None and server.runner.server is not None
+            self.backend.watch(server.runner.server)
+            self.servers.append(server)
+        rnd = random.Random(9670)
+        todo = iter(range(STORM_REQUESTS))
 
-    async def one(session: aiohttp.ClientSession, plan: dict[str, Any]) -> str:
-        url = server.make_url("/").with_query(ms=plan["ms"])
-        async with session.get(
-            url, trace_request_ctx=plan, timeout=plan["timeout"]
-        ) as resp:
-            assert await resp.text() == "ok"
-        return "ok"
+        async def one(plan: dict[str, Any]) -> str:
+            url = plan["server"].make_url("/").with_query(ms=plan["ms"])
+            async with session.get(
+                url, trace_request_ctx=plan, timeout=plan["timeout"]
+            ) as resp:
+                assert await resp.text() == "ok"
+            return "ok"
 
-    async def worker(session: aiohttp.ClientSession) -> None:
-        for _ in todo:
-            fail = rnd.random() < 0.1
-            plan = {
-                "ms": rnd.randint(0, 3),
-                "fail_at": rnd.choice(SIGNALS) if fail else None,
-                "hang": rnd.random() < 0.5,
-                "timeout": aiohttp.ClientTimeout(
-                    connect=rnd.uniform(0.005, 0.05) if rnd.random() < 0.2 else 1.0
-                ),
-            }
-            task = asyncio.create_task(one(session, plan))
-            if rnd.random() < 1 / 6:
-                asyncio.get_running_loop().call_later(rnd.uniform(0, 0.01), task.cancel)
-            try:
-                outcome = await asyncio.wait_for(task, STORM_BOUND)
-            except asyncio.CancelledError:
-                outcome = "cancelled"
-            except asyncio.TimeoutError as exc:  # the bound, or connect
-                outcome = type(exc).__name__
-            except InjectedError:
-                outcome = "trace callback failed"
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        async def worker() -> None:
+            for _ in todo:
+                fail = self.trace_failures and rnd.random() < 0.1
+                plan = {
+                    "server": rnd.choice(self.servers),
+                    "ms": rnd.randint(0, 3),
+                    "fail_at": rnd.choice(SIGNALS) if fail else None,
+                    "hang": rnd.random() < 0.5,
+                    "timeout": aiohttp.ClientTimeout(
+                        connect=rnd.uniform(0.005, 0.05) if rnd.random() < 0.2 else 1.0
+                    ),
+                }
+                task = asyncio.create_task(one(plan))
+                if rnd.random() < 1 / 6:
+                    delay = rnd.uniform(0, 0.01)
+                    asyncio.get_running_loop().call_later(delay, task.cancel)
+                try:
+                    outcome = await asyncio.wait_for(task, STORM_BOUND)
+                except asyncio.CancelledError:
+                    outcome = "cancelled"
+                except asyncio.TimeoutError as exc:  # the bound, or connect
+                    outcome = type(exc).__name__
+                except InjectedError:
+                    outcome = "trace callback failed"
+                self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
-    async with aiohttp.ClientSession(
-        connector=connector, trace_configs=[storm_trace_config()]
-    ) as session:
-        workers = [worker(session) for _ in range(STORM_CONCURRENCY)]
-        await asyncio.wait_for(asyncio.gather(*workers), 60)
+        await asyncio.wait_for(
+            asyncio.gather(*(worker() for _ in range(STORM_CONCURRENCY))), 60
+        )
+        assert sum(self.outcomes.values()) == STORM_REQUESTS
+        assert self.outcomes["ok"] > STORM_REQUESTS * 0.4
+        assert self.outcomes["ConnectionTimeoutError"] > 0
+        assert self.outcomes["cancelled"] > 0
+        if self.trace_failures:
+            assert self.outcomes["trace callback failed"] > 0
 
-        assert sum(outcomes.values()) == STORM_REQUESTS
-        assert outcomes["ok"] > STORM_REQUESTS * 0.4
-        assert outcomes["trace callback failed"] > 0
-        assert outcomes["ConnectionTimeoutError"] > 0
-        assert outcomes["cancelled"] > 0
-        assert backend.max_in_flight <= STORM_LIMIT
-        assert backend.max_acquired <= STORM_LIMIT
-        # nothing acquired, no placeholder, no waiter left behind ...
-        assert not connector._acquired
-        assert not connector._acquired_per_host
-        assert not connector._waiters
-        # ... and every later request is served
-        later = [session.get(server.make_url("/").with_query(ms=0)) for _ in range(20)]
+    async def later_requests_are_served(self, session: aiohttp.ClientSession) -> None:
+        later = [
+            session.get(server.make_url("/").with_query(ms=0))
+            for server in self.servers
+            for _ in range(10)
+        ]
         responses = await asyncio.wait_for(asyncio.gather(*later), 10)
         for resp in responses:
             assert resp.status == 200
             resp.release()
 
-    for _ in range(100):
-        if not backend.open:
-            break
-        await asyncio.sleep(0.01)
-    assert not backend.open
+    async def connections_all_closed(self) -> None:
+        for _ in range(100):  # after the session closed
+            if not self.backend.open:
+                break
+            await asyncio.sleep(0.01)
+        assert not self.backend.open
+
+
+@pytest.mark.proves_patch("0003")
+@pytest.mark.proves_forward("0001", "0002")
+async def test_random_failures_leave_the_connector_empty(
+    aiohttp_server: Any, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Requests cancelled, timed out and failing in trace callbacks at random.
+
+    600 requests at concurrency 50 through limit=5, a tenth of them with a
+    trace callback that raises or hangs. Afterwards nothing may stay
+    acquired or queued, every later request must be served, and no
+    connection may stay open once the session is closed. 3.10.10 leaks a
+    slot or a waiter for each such failure in a callback and ends up
+    refusing every request.
+    """
+    storm = Storm(STORM_LIMIT, 0, hosts=1, trace_failures=True)
+    async with aiohttp.ClientSession(
+        connector=storm.connector, trace_configs=[storm_trace_config()]
+    ) as session:
+        await storm.run(aiohttp_server, session)
+        assert storm.backend.max_in_flight <= STORM_LIMIT
+        assert storm.backend.max_acquired <= STORM_LIMIT
+        # nothing acquired, no placeholder, no waiter left behind ...
+        assert not storm.connector._acquired
+        assert not storm.connector._acquired_per_host
+        assert not storm.connector._waiters
+        # ... and every later request is served
+        await storm.later_requests_are_served(session)
+    await storm.connections_all_closed()
     gc.collect()
     assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]
+
+
+@pytest.mark.proves_patch("0004")
+async def test_random_cancels_keep_limit_per_host(aiohttp_server: Any) -> None:
+    """Cancels and connect timeouts at random never let limit_per_host=1 slip.
+
+    600 requests at concurrency 50 to two hosts through limit_per_host=1,
+    with no failing trace callback: no host may ever handle two requests
+    at once, and every later request must be served. 3.10.10 woke a second
+    request for a host whenever two slots were freed in one loop
+    iteration before the first woken request ran.
+    """
+    storm = Storm(0, 1, hosts=2, trace_failures=False)
+    async with aiohttp.ClientSession(connector=storm.connector) as session:
+        await storm.run(aiohttp_server, session)
+        assert storm.backend.max_in_flight_per_host <= 1
+        await storm.later_requests_are_served(session)
+    await storm.connections_all_closed()

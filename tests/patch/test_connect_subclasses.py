@@ -51,7 +51,7 @@ class TimedReplacingConnector(aiohttp.TCPConnector):
             await asyncio.get_running_loop().create_future()
 
 
-@pytest.mark.proves_patch
+@pytest.mark.proves_patch("0001")
 async def test_replaced_connect_is_not_bounded_by_connect_timeout(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
@@ -110,7 +110,7 @@ class WorkAroundSuperConnector(aiohttp.TCPConnector):
         return conn
 
 
-@pytest.mark.proves_patch
+@pytest.mark.proves_patch("0001")
 @pytest.mark.parametrize("where", ["before", "after"])
 async def test_work_around_super_connect_is_not_bounded_by_connect_timeout(
     loop: asyncio.AbstractEventLoop, server: tuple[TestServer, Backend], where: str

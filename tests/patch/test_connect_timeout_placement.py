@@ -100,7 +100,7 @@ def timeout_spy(
 # 1. reuse path ------------------------------------------------------------
 
 
-@pytest.mark.proves_patch
+@pytest.mark.proves_patch("0001")
 @pytest.mark.parametrize("traced", [False, True], ids=["no-traces", "traces"])
 @pytest.mark.parametrize(
     "connect",

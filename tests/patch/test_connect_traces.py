@@ -21,6 +21,7 @@ from .connect_helpers import (
     GUARD,
     HANG_URL,
     Backend,
+    OpenConnections,
     assert_connector_idle,
     connect_timeout,
     get,
@@ -198,24 +199,35 @@ def failing_trace_config(signal: str, failure: str) -> aiohttp.TraceConfig:
     return config
 
 
-# (signal, failure, how the victim gets there)
+# (signal, failure, how the victim gets there, the forward patch that fixes
+# it on the forward series' release; None where that release has no bug)
 TRACE_FAILURES = [
-    ("connection_queued_start", "raise", "queued"),
-    ("connection_queued_start", "timeout", "queued"),
-    ("connection_queued_end", "raise", "queued"),
-    ("connection_queued_end", "timeout", "queued"),
-    ("connection_create_start", "raise", "creates"),
-    ("connection_create_start", "timeout", "creates"),
-    ("connection_create_end", "raise", "creates"),
-    ("connection_create_end", "timeout", "creates"),
-    ("connection_reuseconn", "raise", "reuses"),
-    ("connection_reuseconn", "raise", "queued"),
-    ("connection_reuseconn", "timeout", "queued"),
+    ("connection_queued_start", "raise", "queued", None),
+    ("connection_queued_start", "timeout", "queued", "0001"),
+    ("connection_queued_end", "raise", "queued", "0001"),
+    ("connection_queued_end", "timeout", "queued", "0001"),
+    ("connection_create_start", "raise", "creates", None),
+    ("connection_create_start", "timeout", "creates", None),
+    ("connection_create_end", "raise", "creates", "0002"),
+    ("connection_create_end", "timeout", "creates", "0002"),
+    ("connection_reuseconn", "raise", "reuses", "0002"),
+    ("connection_reuseconn", "raise", "queued", "0002"),
+    ("connection_reuseconn", "timeout", "queued", "0002"),
+]
+TRACE_CASES = [
+    pytest.param(
+        signal,
+        failure,
+        path,
+        id=f"{signal}-{failure}-{path}",
+        marks=[pytest.mark.proves_forward(forward)] if forward else [],
+    )
+    for signal, failure, path, forward in TRACE_FAILURES
 ]
 
 
-@pytest.mark.proves_patch
-@pytest.mark.parametrize(("signal", "failure", "path"), TRACE_FAILURES)
+@pytest.mark.proves_patch("0003")
+@pytest.mark.parametrize(("signal", "failure", "path"), TRACE_CASES)
 async def test_failing_trace_callback_frees_the_connector(
     server: tuple[TestServer, Backend],
     recwarn: pytest.WarningsRecorder,
@@ -226,11 +238,14 @@ async def test_failing_trace_callback_frees_the_connector(
     """A trace callback that raises or times out costs its request only.
 
     With limit=1, the victim fails in the callback while a bystander waits
-    behind it: the bystander and every later request get served, and the
-    connector ends up with no placeholder, waiter or open connection left.
-    3.10.10 kept the slot (or the waiter) for good, or lost the wake-up.
+    behind it: the bystander and every later request get served, the
+    connector ends up with no placeholder or waiter left, and no
+    connection stays open once the session is closed. 3.10.10 kept the
+    slot (or the waiter) for good, or lost the wake-up; releases that free
+    the slot can still leave the victim's connection open for good.
     """
     srv, backend = server
+    connections = OpenConnections(srv)
     connector = aiohttp.TCPConnector(limit=1)
     url = srv.make_url("/")
     victim_timeout = connect_timeout(CONNECT if failure == "timeout" else GUARD)
@@ -271,5 +286,6 @@ async def test_failing_trace_callback_frees_the_connector(
         )
         assert_connector_idle(connector)
 
+    await connections.wait_all_closed()
     gc.collect()
     assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]

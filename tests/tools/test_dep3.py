@@ -62,10 +62,24 @@ def test_applied_upstream_names_release_and_references() -> None:
     assert dep3.applied_upstream("S\n\nForwarded: no\n") is None
 
 
-def test_dropped_at_compares_releases_numerically() -> None:
-    assert dep3.dropped_at(MESSAGE, "3.10.10") is None
-    assert dep3.dropped_at(MESSAGE, "3.10.11") is not None
-    assert dep3.dropped_at(MESSAGE, "3.11.0") is not None
-    assert dep3.dropped_at(MESSAGE, "3.9.99") is None
-    # a release named by URL only: nothing says when to drop it
-    assert dep3.dropped_at("S\n\nApplied-Upstream: commit:e6187f6\n", "9.0") is None
+def test_the_claimed_release_compares_numerically() -> None:
+    upstream = dep3.applied_upstream(MESSAGE)
+    assert upstream is not None
+    assert not dep3.dropped_at_release(upstream, "3.10.10")
+    assert dep3.dropped_at_release(upstream, "3.10.11")
+    assert dep3.dropped_at_release(upstream, "3.11.0")
+    assert not dep3.dropped_at_release(upstream, "3.9.99")
+    # a change named by commit only: it claims no release
+    only_commit = dep3.applied_upstream("S\n\nApplied-Upstream: commit:e6187f6\n")
+    assert only_commit is not None
+    assert not dep3.dropped_at_release(only_commit, "9.0")
+
+
+def test_forwarded_reads_dep3s_three_states() -> None:
+    assert dep3.forwarded("S\n\nForwarded: no\n") == "no"
+    ready = "S\n\nForwarded: no, ready as forward/patches/0001-x.patch\n"
+    assert dep3.forwarded(ready) == "no"
+    assert dep3.forwarded("S\n\nForwarded: not-needed\n") == "not-needed"
+    sent = "S\n\nForwarded: https://github.com/aio-libs/aiohttp/pull/1\n"
+    assert dep3.forwarded(sent) == "yes"
+    assert dep3.forwarded("S\n\nBug: https://example.com/1\n") is None

@@ -16,6 +16,7 @@ the same starting project each time:
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -25,7 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import Project, line_patch
+from tests.tools.throwaway import Project, line_patch, one_error_line
+from tools import fsops
+from tools.project import clean
+
+# A minute of kills and reruns: `make test-slow` (in .ci/run), not `make test`.
+pytestmark = pytest.mark.slow
 
 P1 = line_patch("Change line four", 4, "changed 4")
 P2 = line_patch("Change line twelve", 12, "changed 12")
@@ -35,18 +41,34 @@ import os, signal, sys
 
 _AT = int(os.environ.get("FAULT_AT", "0"))
 _ROOT = os.environ["FAULT_ROOT"]
+_ERRNO = int(os.environ.get("FAULT_ERRNO", "0"))  # 0: SIGKILL; else this OSError
 _COUNT = 0
 _STEPS = {"subprocess.Popen", "os.rename", "os.remove", "shutil.rmtree",
           "shutil.copyfile", "ctypes.call_function", "open"}
 _WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
+# git commands that change nothing: stopping before one is no new case
+_READS = {"cat-file", "diff", "diff-tree", "for-each-ref", "log", "mailinfo",
+          "merge-base", "reflog", "rev-list", "rev-parse", "status", "symbolic-ref"}
+
+
+def _git_reads(argv):
+    args = [str(a) for a in argv]
+    if not args or os.path.basename(args[0]) != "git":
+        return False
+    i = 1
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in ("-C", "-c") else 1
+    return i < len(args) and args[i] in _READS
 
 
 def _hook(event, args):
     global _COUNT
     if event not in _STEPS:
         return
+    if event == "subprocess.Popen" and _git_reads(args[1]):
+        return
+    path = os.fsdecode(args[0]) if isinstance(args[0], (str, bytes)) else ""
     if event in ("open", "os.remove"):
-        path = os.fsdecode(args[0]) if isinstance(args[0], (str, bytes)) else ""
         # files inside temp dirs are not steps: the dir is dropped as a whole
         if not path.startswith(_ROOT) or "/tmp/patchq/" in path or "/.unpack-" in path:
             return
@@ -57,6 +79,9 @@ def _hook(event, args):
             return
     _COUNT += 1
     if _COUNT == _AT:
+        open(os.environ["FAULT_FIRED"], "w").close()
+        if _ERRNO:
+            raise OSError(_ERRNO, os.strerror(_ERRNO), path or event)
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -87,13 +112,24 @@ def leftovers(project: Project) -> list[str]:
     return found
 
 
+def make_clean(project: Project) -> None:
+    """What `make clean` runs (`patchq recover`, `project clean`), in-process."""
+    build = project.root / "build"
+    with fsops.locked(build, "make clean"):
+        fsops.start(build)
+    clean(project.root)
+
+
 def kill_at_every_step(
     template: Project,
     tmp_path: Path,
     args: list[str],
     check: Callable[[Project, bool], None],
+    fault: int = 0,
 ) -> int:
-    """Run args killed before step 1, 2, ...; check(project, recovered)."""
+    """Run args killed (or, with fault, failing with that errno) before step
+    1, 2, ...; check(project, recovered). A fault must end in one error line,
+    and leave nothing `make clean` cannot remove."""
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -107,14 +143,28 @@ def kill_at_every_step(
             "PYTHONPATH": str(hooks),
             "FAULT_AT": str(n),
             "FAULT_ROOT": str(work),
+            "FAULT_ERRNO": str(fault),
+            "FAULT_FIRED": str(tmp_path / f"fired{n}"),
         }
         done = run(project, args, env)
-        if done.returncode != -9:
+        if not (tmp_path / f"fired{n}").exists():  # the run has fewer steps
             assert done.returncode == 0, done.stderr
             check(project, True)
             shutil.rmtree(work)
             return n
+        if done.returncode == 0:  # a fault the run got past (a cleanup's)
+            check(project, True)
+            shutil.rmtree(work)
+            continue
+        if fault:
+            assert done.returncode == 1, (n, done.stderr)
+            assert os.strerror(fault) in one_error_line(done.stderr), n
+        else:
+            assert done.returncode == -9, (n, done.stderr)
         check(project, False)
+        if fault:
+            make_clean(project)
+            assert leftovers(project) == [], n
         again = run(project, args, base_env)
         assert again.returncode == 0, (n, again.stderr)
         check(project, True)
@@ -157,7 +207,7 @@ def test_apply_killed_at_every_step(template: Project, tmp_path: Path) -> None:
         assert now[0] == new[0] if recovered else now[0] in (old[0], new[0])
 
     steps = kill_at_every_step(template, tmp_path, ["apply"], check)
-    assert steps > 20  # the hook saw the run's steps
+    assert steps > 10  # the hook saw the run's steps
 
 
 def test_unapply_killed_at_every_step(template: Project, tmp_path: Path) -> None:
@@ -210,3 +260,37 @@ def test_forced_apply_killed_at_every_step_keeps_the_work(
             assert not (build / "aiohttp" / "notes.txt").exists()
 
     kill_at_every_step(template, tmp_path, ["apply", "--force"], check)
+
+
+def test_apply_on_a_full_disk_at_every_step(template: Project, tmp_path: Path) -> None:
+    """A write that fails (ENOSPC) at any step: one line, then `make clean`
+    and a second run give the uninterrupted result (issue 19, item 14)."""
+    template.write_series(
+        {"0001-Change-line-four.patch": P1, "0002-Change-line-twelve.patch": P2}
+    )
+    old = snapshot(template)
+    new = reference(template, tmp_path, ["apply"])
+
+    def check(project: Project, recovered: bool) -> None:
+        now = snapshot(project)
+        assert now[1] == old[1]
+        assert now[0] == new[0] if recovered else now[0] in (old[0], new[0])
+
+    kill_at_every_step(template, tmp_path, ["apply"], check, fault=errno.ENOSPC)
+
+
+def test_refresh_in_a_read_only_folder_at_every_step(
+    template: Project, tmp_path: Path
+) -> None:
+    lines = template.checkout / "lines.txt"
+    lines.write_text(lines.read_text().replace("line 16", "changed 16"))
+    template.git("commit", "-q", "-a", "-m", "Change line sixteen")
+    old = snapshot(template)
+    new = reference(template, tmp_path, ["refresh"])
+
+    def check(project: Project, recovered: bool) -> None:
+        now = snapshot(project)
+        assert now[0] == old[0]
+        assert now[1] == new[1] if recovered else now[1] in (old[1], new[1])
+
+    kill_at_every_step(template, tmp_path, ["refresh"], check, fault=errno.EACCES)

@@ -49,9 +49,7 @@ def is_command(path: Path) -> bool:
 # make rebase is the queue's own `gbp pq rebase`: it runs the queue's
 # lifecycle steps (begin a locked run, import an sdist, export the series),
 # never its helpers, which live on the floors below.
-LIFECYCLE = {
-    "rebase.py": {"begin", "export_patches", "import_identity", "unpack_for_git"}
-}
+LIFECYCLE = {"rebase.py": {"begin", "import_identity", "unpack_for_git"}}
 
 
 def names_from(path: Path, module: str) -> set[str]:
@@ -74,7 +72,11 @@ def test_no_tool_imports_the_queue_command(path: Path) -> None:
 
 
 def test_ground_floor_imports_no_tool() -> None:
-    assert tool_imports(TOOLS / "project.py") <= {"tools.compat"}
+    # the floors below it, each importing only those listed before it
+    floors = ["tools.compat", "tools.names", "tools.process"]
+    assert tool_imports(TOOLS / "project.py") <= set(floors)
+    for n, floor in enumerate(floors):
+        assert tool_imports(TOOLS / f"{floor.split('.')[1]}.py") <= set(floors[:n])
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
@@ -82,8 +84,9 @@ def test_commands_are_not_libraries(path: Path) -> None:
     """A tool may import floors below it, never another command module."""
     commands = {f"tools.{p.stem}" for p in MODULES if is_command(p)}
     # Floors with a small CLI for the Makefile, not commands: project
-    # (make-vars, clean) and measurements (record, for tox and the audit).
-    commands -= {"tools.project", "tools.measurements"}
+    # (make-vars, clean), measurements (record, for tox and the audit) and
+    # interpreters (for .ci/pythons).
+    commands -= {"tools.project", "tools.measurements", "tools.interpreters"}
     if path.name in LIFECYCLE:
         commands.discard("tools.patchq")
     assert tool_imports(path) & commands == set()
@@ -113,12 +116,12 @@ def test_no_test_module_imports_another(path: Path) -> None:
 
 
 # A helper that was written out in several tools; each marker below may now
-# appear only in the ground floor.
+# appear only in the floor that the description names.
 ONCE = {
-    '"archive"': "git archive | tar: project.export_tree",
-    "GIT_AUTHOR": "git identity: project.git_identity",
+    '"archive"': "git archive | tar: process.export_tree",
+    "GIT_AUTHOR": "git identity: process.git_identity",
     '"-m", "venv"': "creating a venv: project.make_venv",
-    "in os.environ.items()": "stripping the environment: project.clean_env",
+    "in os.environ.items()": "stripping the environment: process.environ_without",
     "Run `make apply` first": "no checkout: project.no_checkout",
     '"upstream.toml"': "the pin's file: project.PIN_FILE",
 }
@@ -127,4 +130,5 @@ ONCE = {
 @pytest.mark.parametrize("marker", sorted(ONCE))
 def test_helper_written_once(marker: str) -> None:
     where = [p.name for p in MODULES if marker in p.read_text(encoding="utf-8")]
-    assert where == ["project.py"], ONCE[marker]
+    module = ONCE[marker].rsplit(": ", 1)[1].split(".")[0]  # "process.git" -> process
+    assert where == [f"{module}.py"], ONCE[marker]

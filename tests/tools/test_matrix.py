@@ -25,7 +25,7 @@ from tests.tools.throwaway import (
     options,
     quiet,
 )
-from tools import junit, matrix, matrix_report, patches
+from tools import builds, junit, matrix, matrix_report, patches
 from tools.patches import Patch, SeriesEntry, read_patch
 from tools.project import Pin, ToolError, matrix_pins
 
@@ -275,9 +275,9 @@ def test_main_pin_is_ok_only_when_clean_and_green() -> None:
 def test_build_key_follows_the_patches(tmp_path: Path) -> None:
     pin = MAIN
     a, b = patch(tmp_path, "a.patch", CHANGE_10), patch(tmp_path, "b.patch", CHANGE_2)
-    assert matrix.build_key(pin, [a]) == matrix.build_key(pin, [a])
-    assert matrix.build_key(pin, [a]) != matrix.build_key(pin, [b])
-    assert matrix.build_key(pin, [a]) != matrix.build_key(pin, [])
+    assert builds.build_key(pin, [a]) == builds.build_key(pin, [a])
+    assert builds.build_key(pin, [a]) != builds.build_key(pin, [b])
+    assert builds.build_key(pin, [a]) != builds.build_key(pin, [])
 
 
 def moved(number: int, line: int, lines: int) -> patches.HunkResult:

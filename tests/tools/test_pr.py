@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.tools.gitrepo import commit, files_of, git_am, log, pristine_repo
-from tools import dep3, pr
+from tools import dep3, measurements, pr
 from tools.project import Pin, ToolError
 
 CODE = Path(__file__).resolve().parents[2]  # where `python -m tools.pr` runs
@@ -142,3 +142,135 @@ def test_pr_needs_a_sender(tmp_path: Path) -> None:
     assert done.stderr.startswith("error: no sender identity: set `git config")
     assert len(done.stderr.splitlines()) == 1
     assert pr.sender("A", "a@example.org") == ("A", "a@example.org")
+
+
+OUTCOMES = """\
+import pytest
+
+def test_a(): pass
+def test_b(): pass
+def test_c(): pytest.skip("no")
+@pytest.mark.xfail(reason="known", strict=True)
+def test_d(): assert False
+def test_e(): assert False
+"""
+
+
+def counts(summary: str) -> dict[str, int]:
+    """{"passed": 2, ...} of "2 passed, 1 skipped" (either's order)."""
+    return {w: int(n) for n, w in (part.split() for part in summary.split(", "))}
+
+
+def test_cover_letter_counts_are_pytests_own(tmp_path: Path) -> None:
+    """passed, failed, skipped and xfailed apart, as pytest's summary says."""
+    (tmp_path / "test_outcomes.py").write_text(OUTCOMES)
+    results = tmp_path / "upstream"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            os.devnull,
+            f"--junitxml={results / 'some-modules.xml'}",
+            "test_outcomes.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = done.stdout.strip().splitlines()[-1].strip("= ").rsplit(" in ", 1)[0]
+    assert counts(said) == {"passed": 2, "failed": 1, "skipped": 1, "xfailed": 1}
+    name, _, ours = pr.upstream_summary(results).partition(": ")
+    assert name == "- some-modules"
+    assert ours == "2 passed, 1 failed, 1 skipped, 1 xfailed"
+    assert counts(ours) == counts(said)
+
+
+def test_cover_letter_takes_the_figures_docs_measurements_records(
+    tmp_path: Path,
+) -> None:
+    doc = tmp_path / "measurements.md"
+    assert pr.benchmark_figures(doc) == "Not measured yet: run `make bench`."
+    measurements.record("audit", "0 overrides", "make audit", path=doc)
+    assert pr.benchmark_figures(doc) == "Not measured yet: run `make bench`."
+    table = "| benchmark | pristine | patched |\n|---|---:|---:|\n| a) | 100 | 97 |"
+    measurements.record("bench-instructions", table, "make bench", "Bench", path=doc)
+    load = "| median | 1.5 ms |"
+    measurements.record("bench-load", load, "make bench-load", path=doc)
+    figures = pr.benchmark_figures(doc)
+    assert figures.startswith("## Bench\n\n- date: ")
+    assert "- command: `make bench`" in figures and table in figures
+    assert figures.index(table) < figures.index(load)
+    assert "0 overrides" not in figures and "<!--" not in figures
+
+
+@pytest.fixture
+def placeholders(tmp_path: Path) -> Path:
+    """Two commits, each adding a fragment named `+...` (no upstream issue
+    yet), and one numbered after its upstream issue."""
+    tree = pristine_repo(tmp_path / "checkout", PIN)
+    commit(
+        tree,
+        "Fix the first race\n",
+        {"CHANGES/+first.bugfix.rst": FRAGMENT, "CHANGES/9670.bugfix.rst": FRAGMENT},
+    )
+    commit(tree, "Fix the second race\n", {"CHANGES/+second.bugfix.rst": FRAGMENT})
+    return tree
+
+
+def test_placeholder_fragments_take_the_pr_number(
+    placeholders: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pr"
+    pr.export_pr(out=out, tree=placeholders, from_=SENDER, pin=PIN, pr_number=12345)
+    tree = pristine_repo(tmp_path / "pristine", PIN)
+    done = git_am(tree, sorted(out.glob("*.mbox")))
+    assert done.returncode == 0, done.stdout + done.stderr
+    fragments = sorted(p.name for p in (tree / "CHANGES").iterdir())
+    # upstream's CHANGES/README: the number of an issue or the PR, then the
+    # type, and a sequence number for a second fragment of the same kind
+    assert fragments == [
+        ".gitignore",
+        "12345.bugfix.1.rst",
+        "12345.bugfix.rst",
+        "9670.bugfix.rst",
+    ]
+    assert (tree / "CHANGES" / "12345.bugfix.rst").read_text() == FRAGMENT
+    # the same rename in both commits: the first one's fragment stays put
+    first = subprocess.run(
+        ["git", "-C", str(tree), "show", "--stat", "--format=", "HEAD~1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "CHANGES/12345.bugfix.rst" in first
+    # without a number the placeholders stay, for the sender to decide
+    plain = tmp_path / "plain"
+    pr.export_pr(out=plain, tree=placeholders, from_=SENDER, pin=PIN)
+    assert "CHANGES/+first.bugfix.rst" in (plain / pr.MBOX).read_text()
+
+
+@pytest.mark.parametrize("number", ["0", "-1", "12a", "1" * 8, "$(id)"])
+def test_a_pr_number_must_be_a_number(number: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.pr", "--pr-number", number],
+        cwd=CODE,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "is not a PR number" in done.stderr
+
+
+def test_the_forward_series_has_its_own_letter(series: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pr"
+    letter = pr.LETTERS["forward"]
+    mbox = pr.export_pr(out=out, tree=series, from_=SENDER, pin=PIN, letter=letter)
+    assert mbox.name == "aiohttp-connector-races.mbox"
+    cover = (out / "0000-cover-letter.patch").read_text()
+    assert "Subject: [PATCH 0/2] Fix the races of BaseConnector's" in cover
+    assert "Benchmarks" not in cover  # the recorded ones measure the main series

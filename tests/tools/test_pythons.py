@@ -1,5 +1,6 @@
 """make apply on the Pythons a packager has: Debian 12's /usr/bin/python3
-(3.11.2: no tomllib data filter), pyenv's 3.9 to 3.13 here; the same
+(3.11.2: no tomllib data filter), 3.9 to 3.13 wherever the machine keeps
+them (pyenv here, setup-python's on a GitHub runner); the same
 checkout, commit for commit, from each. Too old a Python gets one line."""
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from pathlib import Path
 import pytest
 
 from tests.tools.throwaway import Project
+from tools import interpreters
 
 CODE = Path(__file__).resolve().parents[2]  # this project's tools and patches
 PYENV = Path.home() / ".pyenv" / "versions"
 
 
-def pyenv_version(python: Path) -> tuple[int, ...]:
-    return tuple(int(n) for n in python.parent.parent.name.split(".")[:2])
-
-
-SUPPORTED = ["/usr/bin/python3"] + sorted(
-    str(p) for p in PYENV.glob("3.*/bin/python3") if pyenv_version(p) >= (3, 9)
-)
+# Debian's own in `make test`; every other one in `make test-slow` (.ci/run).
+SUPPORTED = ["/usr/bin/python3"] + [
+    pytest.param(python.path, marks=pytest.mark.slow)
+    for python in map(interpreters.find, interpreters.SUPPORTED)
+    if python is not None
+]
 TOO_OLD = sorted(
     str(p)
     for p in PYENV.glob("*/bin/python")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,7 @@ from tests.tools.throwaway import (
     pin_text,
     small_files,
 )
+from tools.project import ROOT_VARIABLE
 
 PATCH = line_patch("Change line ten", 10, "ours 10")
 NAME = "0001-Change-line-ten.patch"
@@ -155,3 +160,40 @@ def test_rebase_to_a_version_matrix_does_not_pin(queue: Project) -> None:
     release(queue, "1.1", SMALL_LINES)
     code, _, err = rebase(queue, "--to", "9.9")
     assert code == 1 and "matrix.toml" in err and "9.9" in err
+
+
+# SIGKILLs the process as it starts `git rebase --onto`: after the import
+# of the new sdist, before the replay (issue 19, item 6).
+KILL_BEFORE_REPLAY = """
+import os, signal, sys
+
+def _hook(event, args):
+    if event == "subprocess.Popen" and "--onto" in [str(a) for a in args[1]]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+sys.addaudithook(_hook)
+"""
+
+
+def test_continue_after_a_kill_between_import_and_replay(
+    queue: Project, tmp_path: Path
+) -> None:
+    release(queue, "1.1", ["new a", "new b", *SMALL_LINES])
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(KILL_BEFORE_REPLAY)
+    killed = subprocess.run(
+        [sys.executable, "-m", "tools.rebase", "--to", "1.1"],
+        cwd=queue.root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(hooks), ROOT_VARIABLE: str(queue.root)},
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert "Version: 1.0" in (queue.checkout / "PKG-INFO").read_text()
+    code, out, err = rebase(queue, "--continue")
+    assert code == 0, err
+    assert "Version: 1.1" in (queue.checkout / "PKG-INFO").read_text()
+    assert "@@ -9,7 +9,7 @@" in (queue.root / "patches" / NAME).read_text()
+    assert 'version = "1.1"' in (queue.root / "upstream.toml").read_text()
+    fresh_apply_matches(queue)

@@ -41,8 +41,10 @@ def fake_python(root: Path, release: str, reports: str) -> Path:
     return exe
 
 
-def fake_path(tmp_path: Path) -> Path:
-    """A PATH of one empty directory: no pythonX.Y of this machine on it."""
+def fake_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PATH of one empty directory and an empty tool cache: no pythonX.Y of
+    this machine (nor a runner's setup-python ones) in reach."""
+    monkeypatch.setenv("RUNNER_TOOL_CACHE", str(tmp_path / "no-toolcache"))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     return bin_dir
@@ -52,7 +54,7 @@ def test_finds_the_newest_pyenv_release_and_says_which_are_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
-    monkeypatch.setenv("PATH", str(fake_path(tmp_path)))
+    monkeypatch.setenv("PATH", str(fake_path(tmp_path, monkeypatch)))
     fake_python(tmp_path, "3.9.1", "3.9")
     newest = fake_python(tmp_path, "3.9.18", "3.9")
     fake_python(tmp_path, "3.13.0t", "3.13")  # free-threaded: not cp313
@@ -64,8 +66,8 @@ def test_finds_the_newest_pyenv_release_and_says_which_are_missing(
     out = capsys.readouterr().out.splitlines()
     missing = [v for v in ("3.10", "3.11", "3.12", "3.13") if v != here.version]
     assert out == [
-        f"skip cp{v.replace('.', '')}: no Python {v} under {tmp_path}/versions "
-        "or on PATH"
+        f"skip cp{v.replace('.', '')}: no Python {v} under {tmp_path}/versions, "
+        f"{tmp_path}/no-toolcache/Python and on PATH (pythonX.Y)"
         for v in missing
     ]
 
@@ -74,7 +76,7 @@ def test_a_python_on_path_counts_when_pyenv_has_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
-    bin_dir = fake_path(tmp_path)
+    bin_dir = fake_path(tmp_path, monkeypatch)
     monkeypatch.setenv("PATH", str(bin_dir))
     exe = bin_dir / "python3.12"
     exe.write_text("#!/bin/sh\necho 3.12\n")
@@ -86,14 +88,15 @@ def test_smoke_skips_a_wheel_whose_python_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
-    monkeypatch.setenv("PATH", str(fake_path(tmp_path)))
+    monkeypatch.setenv("PATH", str(fake_path(tmp_path, monkeypatch)))
     dist = tmp_path / "dist"
     dist.mkdir()
     name = "aiohttp-9.9.9+x-cp38-cp38-manylinux_2_17_x86_64.whl"
     (dist / name).write_bytes(b"")
     wheel.smoke(dist)
     assert capsys.readouterr().out == (
-        f"skip {name}: no Python 3.8 under {tmp_path}/versions or on PATH\n"
+        f"skip {name}: no Python 3.8 under {tmp_path}/versions, "
+        f"{tmp_path}/no-toolcache/Python and on PATH (pythonX.Y)\n"
     )
     with pytest.raises(wheel.WheelError, match="no aiohttp wheel"):
         wheel.smoke(tmp_path)

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,14 @@ from pathlib import Path
 
 from tools import matrix, sdist
 from tools.patches import Patch
-from tools.project import ROOT_VARIABLE, Pin, load_pin, require_checkout
+from tools.project import (
+    PIN_FILE,
+    ROOT_VARIABLE,
+    SERIES_VARIABLE,
+    Pin,
+    load_pin,
+    require_checkout,
+)
 
 # This checkout: where tools/ is copied from (never a throwaway root).
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +149,8 @@ class Project:
             cwd=self.root,
             capture_output=True,
             text=True,
-            env={**os.environ, ROOT_VARIABLE: str(self.root)},
+            # a throwaway project has one series, laid out as the main one
+            env={**os.environ, ROOT_VARIABLE: str(self.root), SERIES_VARIABLE: "main"},
         )
 
     def pin(self, version: str, files: dict[str, str | bytes]) -> str:
@@ -241,6 +250,22 @@ def line_patch(
         f"diff --git a/{SMALL_FILE} b/{SMALL_FILE}\n--- a/{SMALL_FILE}\n"
         f"+++ b/{SMALL_FILE}\n@@ -{start},{size} +{start},{size} @@\n"
         + "\n".join(body),
+    )
+
+
+def make(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make -s args` in cwd as from a fresh shell: nothing of an outer make
+    that runs these tests (its flags, its level, the variables given to it)."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    (given,) = re.findall(r"^USER_VARIABLES := (.*)$", text, re.M)
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", *given.split()}
+    clean = {k: v for k, v in os.environ.items() if k not in outer}
+    return subprocess.run(
+        ["make", "-s", "--no-print-directory", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
     )
 
 
@@ -416,7 +441,7 @@ def real_pin_project(root: Path) -> Project:
     shutil.copytree(
         ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
     )
-    shutil.copy(ROOT / "upstream.toml", root / "upstream.toml")
+    shutil.copy(PIN_FILE, root / "upstream.toml")  # the selected series' pin
     archive = real_sdist()
     (root / "build" / "cache").mkdir(parents=True)
     os.link(archive, root / "build" / "cache" / archive.name)

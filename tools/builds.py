@@ -1,0 +1,58 @@
+"""Compiling an aiohttp tree once and installing it into a venv.
+
+The wheel of a tree is kept in a directory named by what it was built
+from (build_key: the sdist, the patches and the interpreter), so the
+matrix, the race table and the benchmarks compile each build once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import sysconfig
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from tools.project import Pin, pip
+
+
+def install_build(venv: Path, tree: Path, wheel_dir: Path) -> None:
+    """Install the tree into venv, compiling a wheel unless wheel_dir has one.
+
+    Other aiohttp versions conflict with the constraints' aiohttp pin, hence
+    --no-deps and no -c here.
+    """
+    for stale in wheel_dir.parent.glob(wheel_dir.name.split("-")[0] + "-*"):
+        if stale != wheel_dir:  # an older build of the same release
+            shutil.rmtree(stale)
+    if not any(wheel_dir.glob("*.whl")):
+        pip(
+            venv,
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheel_dir),
+            str(tree),
+        )
+    [wheel] = wheel_dir.glob("*.whl")
+    pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel))
+
+
+class NamedDiff(Protocol):
+    """What a build key reads of a patch (tools.patches.Patch)."""
+
+    name: str
+    diff: str
+
+
+def build_key(pin: Pin, patches: Iterable[NamedDiff]) -> str:
+    """Identifies a patched build: sdist, patches and the interpreter."""
+    h = hashlib.sha256(pin.sha256.encode())
+    for p in patches:
+        h.update(p.name.encode() + b"\0" + p.diff.encode("utf-8", "surrogateescape"))
+    h.update(f"{sys.implementation.cache_tag} {sysconfig.get_platform()}".encode())
+    return h.hexdigest()[:16]

@@ -2,7 +2,8 @@
 
 The wheel of a tree is kept in a directory named by what it was built
 from (build_key: the sdist, the patches and the interpreter), so the
-matrix, the race table and the benchmarks compile each build once.
+matrix, the race table and the benchmarks compile each build once; the
+venv it goes into holds a pinned requirements file (requirements_venv).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from tools.project import Pin, pip
+from tools.project import Pin, files_digest, pip, read_stamp, stamped_venv, write_stamp
 
 
 def install_build(venv: Path, tree: Path, wheel_dir: Path) -> None:
@@ -56,3 +57,16 @@ def build_key(pin: Pin, patches: Iterable[NamedDiff]) -> str:
         h.update(p.name.encode() + b"\0" + p.diff.encode("utf-8", "surrogateescape"))
     h.update(f"{sys.implementation.cache_tag} {sysconfig.get_platform()}".encode())
     return h.hexdigest()[:16]
+
+
+def requirements_venv(venv: Path, requirements: Path, constraints: Path | None) -> Path:
+    """A venv holding requirements (under constraints, if given); its
+    packages installed again when either file changes."""
+    stamped_venv(venv)
+    files = [requirements] + ([constraints] if constraints else [])
+    digest = files_digest(*files)
+    if read_stamp(venv).get("requirements") != digest:
+        pinned = ["-c", str(constraints)] if constraints else []
+        pip(venv, "install", "--quiet", *pinned, "-r", str(requirements))
+        write_stamp(venv, requirements=digest)
+    return venv

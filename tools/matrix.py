@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import dep3, race_results, sdist
-from tools.builds import build_key, install_build
+from tools.builds import build_key, install_build, requirements_venv
 from tools.cli import ToolError, reports_errors
 from tools.junit import TestResult, read_junit
 from tools.matrix_report import (
@@ -62,14 +62,9 @@ from tools.project import (
     ROOT,
     Pin,
     clean_env,
-    files_digest,
     load_pin,
     matrix_pins,
-    pip,
-    read_stamp,
-    stamped_venv,
     venv_python,
-    write_stamp,
 )
 
 OUT = BUILD / "matrix"
@@ -217,15 +212,6 @@ def apply_series(pristine: Path, dest: Path, patches: list[Patch]) -> Applied:
 # ---------------------------------------------------------------- testing
 
 
-def ensure_venv(venv: Path) -> None:
-    """A venv with requirements/behaviour.txt; (re)made when they change."""
-    stamped_venv(venv)
-    digest = files_digest(BEHAVIOUR, CONSTRAINTS)
-    if read_stamp(venv).get("behaviour") != digest:
-        pip(venv, "install", "--quiet", "-c", str(CONSTRAINTS), "-r", str(BEHAVIOUR))
-        write_stamp(venv, behaviour=digest)
-
-
 def run_tests(venv: Path, deselect: tuple[str, ...], log_dir: Path) -> TestResult:
     junit = log_dir / "junit.xml"
     junit.unlink(missing_ok=True)
@@ -309,7 +295,7 @@ def check_version(pin: Pin, opts: Options, say: Callable[[str], None]) -> Row:
         if applied.status == NO or not opts.tests:
             return row
         venv = opts.out / "venv"
-        ensure_venv(venv)
+        requirements_venv(venv, BEHAVIOUR, CONSTRAINTS)
         wheel_dir = (
             opts.out / "wheels" / f"{pin.version}-{build_key(pin, opts.patches)}"
         )

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import sdist
-from tools.builds import build_key, install_build
+from tools.builds import build_key, install_build, requirements_venv
 from tools.cli import ToolError, reports_errors
 from tools.compat import tomllib
 from tools.measurements import invocation, record
@@ -49,17 +49,12 @@ from tools.project import (
     ROOT,
     Pin,
     clean_env,
-    files_digest,
     load_pin,
     matrix_pins,
-    pip,
-    read_stamp,
     series_patches,
     series_pin_file,
-    stamped_venv,
     venv_python,
     version_key,
-    write_stamp,
 )
 from tools.race_results import (
     MARKER_KEY,
@@ -163,19 +158,13 @@ def select(all_builds: list[Build], names: str | None) -> list[Build]:
 
 
 def ensure_venv(requirements: Path) -> Path:
-    """The venv for one dependency set; its packages remade when pins change.
-
-    behaviour.txt goes with constraints.txt, as everywhere; the newer set
-    pins its own setuptools, and each build's version is checked instead.
-    """
-    venv = OUT / "venvs" / requirements.stem
-    stamped_venv(venv)
-    digest = files_digest(requirements, CONSTRAINTS)
-    if read_stamp(venv).get("requirements") != digest:
-        constraints = ["-c", str(CONSTRAINTS)] if requirements == BEHAVIOUR else []
-        pip(venv, "install", "--quiet", *constraints, "-r", str(requirements))
-        write_stamp(venv, requirements=digest)
-    return venv
+    """The venv for one dependency set. behaviour.txt goes with
+    constraints.txt, as everywhere; the newer set pins its own setuptools,
+    and each build's version is checked instead (check_installed)."""
+    constraints = CONSTRAINTS if requirements == BEHAVIOUR else None
+    return requirements_venv(
+        OUT / "venvs" / requirements.stem, requirements, constraints
+    )
 
 
 def check_installed(build: Build, venv: Path) -> None:

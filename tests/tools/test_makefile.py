@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, make, pin_text
+from tests.tools.throwaway import ROOT, front_door, make
 
 RECORDER = f"""#!{sys.executable}
 import json, os, sys
@@ -34,13 +34,7 @@ def phony_targets(makefile: str) -> list[str]:
 @pytest.fixture
 def front(tmp_path: Path) -> Path:
     """A project of the Makefile and tools; bin/python records its argv."""
-    root = tmp_path / "proj"
-    root.mkdir()
-    shutil.copy(ROOT / "Makefile", root / "Makefile")
-    shutil.copytree(
-        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (root / "upstream.toml").write_text(pin_text("1.0", "0" * 64))
+    root = front_door(tmp_path / "proj")
     python = tmp_path / "venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
     python.write_text(RECORDER)

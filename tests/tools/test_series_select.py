@@ -3,26 +3,19 @@ on request, and nothing else; the name never reaches a shell."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.tools.throwaway import ROOT, pin_text
+from tests.tools.throwaway import front_door, pin_text
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The Makefile and tools, with a pin for each series."""
-    root = tmp_path / "proj"
-    root.mkdir()
-    shutil.copy(ROOT / "Makefile", root / "Makefile")
-    shutil.copytree(
-        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (root / "upstream.toml").write_text(pin_text("1.0", "0" * 64))
+    root = front_door(tmp_path / "proj")
     (root / "forward").mkdir()
     (root / "forward" / "upstream.toml").write_text(pin_text("2.0", "1" * 64))
     return root

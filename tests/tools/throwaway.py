@@ -448,3 +448,14 @@ def real_pin_project(root: Path) -> Project:
     project = Project(root)
     project.write_series({})
     return project
+
+
+def front_door(root: Path) -> Path:
+    """root/: the Makefile and tools with a small pin, as `make -n` needs."""
+    root.mkdir(parents=True)
+    shutil.copy(ROOT / "Makefile", root / "Makefile")
+    shutil.copytree(
+        ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "upstream.toml").write_text(pin_text("1.0", "0" * 64))
+    return root

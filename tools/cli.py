@@ -11,9 +11,20 @@ from typing import TypeVar
 
 from tools.project import ToolError
 
-__all__ = ["ToolError", "reports_errors"]
+__all__ = ["ToolError", "picked", "reports_errors"]
 
 F = TypeVar("F", bound=Callable[..., int])
+T = TypeVar("T")
+
+
+def picked(text: str | None, known: dict[str, T]) -> tuple[list[T], list[str]]:
+    """What a comma-separated list of names picks from known (all of it when
+    the list is empty), in known's order, and the names it has no item for."""
+    wanted = [n.strip() for n in (text or "").split(",") if n.strip()]
+    if not wanted:
+        return list(known.values()), []
+    unknown = [n for n in wanted if n not in known]
+    return [item for name, item in known.items() if name in wanted], unknown
 
 
 def fault_message(exc: OSError) -> str:

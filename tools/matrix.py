@@ -36,7 +36,7 @@ from typing import Any
 
 from tools import dep3, race_results, sdist
 from tools.builds import build_key, install_build, requirements_venv
-from tools.cli import ToolError, reports_errors
+from tools.cli import ToolError, picked, reports_errors
 from tools.junit import TestResult, read_junit
 from tools.matrix_report import (
     FUZZ,
@@ -80,17 +80,14 @@ class MatrixError(ToolError):
 
 
 def select(pins: list[Pin], versions: str | None) -> list[Pin]:
-    if not versions:
-        return pins
-    wanted = [v.strip() for v in versions.split(",") if v.strip()]
-    known = {p.version: p for p in pins}
-    unknown = [v for v in wanted if v not in known]
+    chosen, unknown = picked(versions, {p.version: p for p in pins})
     if unknown:
         raise MatrixError(
-            f"not pinned: {', '.join(unknown)}. Pinned: {', '.join(known)}. "
+            f"not pinned: {', '.join(unknown)}. "
+            f"Pinned: {', '.join(p.version for p in pins)}. "
             "Add a release's sha256 to matrix.toml first."
         )
-    return [p for p in pins if p.version in wanted]
+    return chosen
 
 
 # ---------------------------------------------------------------- upstream

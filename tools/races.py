@@ -38,7 +38,7 @@ from pathlib import Path
 
 from tools import sdist
 from tools.builds import build_key, install_build, requirements_venv
-from tools.cli import ToolError, reports_errors
+from tools.cli import ToolError, picked, reports_errors
 from tools.compat import tomllib
 from tools.measurements import invocation, record
 from tools.patches import Patch, apply_patch, read_patch, read_series
@@ -144,17 +144,13 @@ def builds() -> list[Build]:
 
 
 def select(all_builds: list[Build], names: str | None) -> list[Build]:
-    if not names:
-        return all_builds
-    wanted = [n.strip() for n in names.split(",") if n.strip()]
-    known = {b.name: b for b in all_builds}
-    unknown = [n for n in wanted if n not in known]
+    chosen, unknown = picked(names, {b.name: b for b in all_builds})
     if unknown:
         raise RacesError(
             f"no build named {', '.join(map(repr, unknown))}; "
-            f"builds: {', '.join(known)}"
+            f"builds: {', '.join(b.name for b in all_builds)}"
         )
-    return [b for b in all_builds if b.name in wanted]
+    return chosen
 
 
 def ensure_venv(requirements: Path) -> Path:

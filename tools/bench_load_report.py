@@ -142,8 +142,8 @@ def claim_check(paired: dict[str, Any]) -> dict[str, Any]:
         words = "does not confirm the claim (one round: no interval)"
     elif paired["verdict"] == "fewer":
         words = (
-            "does not confirm the claim: the saving is real but about "
-            f"{CLAIM / saving:.0f} times smaller"
+            "does not confirm the claim: the saving is real but only about "
+            f"{saving / CLAIM:.0%} of it"
         )
     else:
         words = "does not confirm the claim: the patched client runs more instructions"

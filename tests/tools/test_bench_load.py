@@ -133,7 +133,7 @@ def test_summarize_instructions_per_request_and_paired_ratios() -> None:
         ([85.0, 86.0, 84.0], True, "confirms the claim"),
         ([89.0, 89.9, 88.1], True, "confirms the claim"),  # 11 %: 3/4 of 13.5 %
         ([101.0, 100.0, 99.5], False, "no significant difference"),
-        ([98.0, 99.0, 97.0], False, "real but about 7 times smaller"),
+        ([98.0, 99.0, 97.0], False, "real but only about 15% of it"),
         ([101.0, 102.0, 100.0], False, "runs more instructions"),
         ([98.0], False, "one round: no interval"),
     ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -18,8 +19,7 @@ import pytest
 
 from tests.tools.throwaway import ROOT, front_door, make
 
-RECORDER = f"""#!{sys.executable}
-import json, os, sys
+RECORDER = """import json, os, sys
 with open(os.environ["ARGV_LOG"], "a") as log:
     log.write(json.dumps(sys.argv[1:]) + "\\n")
 """
@@ -35,9 +35,14 @@ def phony_targets(makefile: str) -> list[str]:
 def front(tmp_path: Path) -> Path:
     """A project of the Makefile and tools; bin/python records its argv."""
     root = front_door(tmp_path / "proj")
+    recorder = tmp_path / "recorder.py"
+    recorder.write_text(RECORDER)
     python = tmp_path / "venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
-    python.write_text(RECORDER)
+    # A shell stub, not a #! line to sys.executable: a #! line cannot hold
+    # the space of a checkout under "/tmp/sp ace/".
+    here = shlex.quote(sys.executable)
+    python.write_text(f'#!/bin/sh\nexec {here} {shlex.quote(str(recorder))} "$@"\n')
     python.chmod(0o755)
     return root
 

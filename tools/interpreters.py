@@ -69,12 +69,21 @@ def _newest_first(paths: list[tuple[str, Path]]) -> list[str]:
     return [path for _, path in sorted(found, reverse=True)]
 
 
+def _glob(folder: Path, pattern: str) -> list[Path]:
+    """The matches, or none where folder cannot be read (another user's
+    PYENV_ROOT: Python 3.11's glob raises PermissionError there)."""
+    try:
+        return list(folder.glob(pattern))
+    except OSError:
+        return []
+
+
 def candidates(version: str) -> Iterator[str]:
     """Every place version may be, in the order they are tried."""
-    pyenv = (pyenv_root() / "versions").glob(f"{version}.*/bin/python3")
+    pyenv = _glob(pyenv_root() / "versions", f"{version}.*/bin/python3")
     yield from _newest_first([(p.parent.parent.name, p) for p in pyenv])
     # <cache>/Python/3.9.18/x64/bin/python3 (x64-freethreaded is not cpXY)
-    cached = (tool_cache() / "Python").glob(f"{version}.*/*/bin/python3")
+    cached = _glob(tool_cache() / "Python", f"{version}.*/*/bin/python3")
     yield from _newest_first(
         [(p.parents[2].name, p) for p in cached if "-" not in p.parents[1].name]
     )

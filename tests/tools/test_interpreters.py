@@ -60,6 +60,25 @@ def test_tool_cache_then_path_and_only_what_they_claim_to_be(bare: Path) -> None
     assert interpreters.find("3.11") == interpreters.Python("3.11", str(on_path))
 
 
+def test_an_unreadable_pyenv_root_is_passed_over(
+    bare: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's PYENV_ROOT (su keeps it, /root is 0700): Python 3.11's
+    glob raises PermissionError there; the search goes on to PATH. Root reads
+    every folder, so the refusal is simulated."""
+    fake_python(bare / "pyenv/versions/3.9.18/bin/python3", "3.9")
+    real_glob = Path.glob
+
+    def glob(self: Path, pattern: str):  # type: ignore[no-untyped-def]
+        if self.is_relative_to(bare / "pyenv"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", glob)
+    on_path = fake_python(bare / "bin" / "python3.9", "3.9")
+    assert interpreters.find("3.9") == interpreters.Python("3.9", str(on_path))
+
+
 def test_the_command_names_every_missing_version_in_one_line(
     bare: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

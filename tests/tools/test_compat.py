@@ -109,6 +109,8 @@ EVIL = {
 def test_escaping_members_are_refused(
     tmp_path: Path, case: str, data_filter: bool
 ) -> None:
+    if data_filter and not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python (e.g. Debian 12's 3.11.2) has no data filter")
     dest = tmp_path / "dest"
     with tar_of(*EVIL[case]) as tar:
         if data_filter and case == "absolute":  # the filter strips the "/"

@@ -125,10 +125,8 @@ def git(
         env=git_env({**git_ceiling(repo), **(env or {})}),
     )
     if check and done.returncode:
-        raise ToolError(
-            f"{where or repo}: `git {' '.join(args)}` failed: "
-            + " ".join(done.stderr.split())
-        )
+        said = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+        raise ToolError(f"{where or repo}: `git {' '.join(args)}` failed: {said}")
     return done.stdout
 
 

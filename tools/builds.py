@@ -4,19 +4,36 @@ The wheel of a tree is kept in a directory named by what it was built
 from (build_key: the sdist, the patches and the interpreter), so the
 matrix, the race table and the benchmarks compile each build once; the
 venv it goes into holds a pinned requirements file (requirements_venv).
+The matrix and the race table then run our behaviour tests there
+(run_behaviour_tests).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from tools.project import Pin, files_digest, pip, read_stamp, stamped_venv, write_stamp
+from tools.project import (
+    ROOT,
+    Pin,
+    clean_env,
+    files_digest,
+    pip,
+    read_stamp,
+    stamped_venv,
+    venv_python,
+    write_stamp,
+)
+
+BEHAVIOUR_TESTS = "tests/patch"
+# Checks the version number, so it can only pass on the main pin.
+PIN_ONLY_TESTS = ("tests/patch/test_build.py::test_version_is_the_pinned_release",)
 
 
 def install_build(venv: Path, tree: Path, wheel_dir: Path) -> None:
@@ -70,3 +87,25 @@ def requirements_venv(venv: Path, requirements: Path, constraints: Path | None) 
         pip(venv, "install", "--quiet", *pinned, "-r", str(requirements))
         write_stamp(venv, requirements=digest)
     return venv
+
+
+def run_behaviour_tests(
+    venv: Path, args: Iterable[str], log: Path, timeout: int
+) -> bool:
+    """Run BEHAVIOUR_TESTS with venv's python and pytest args, the output
+    in log; False when they ran past timeout seconds."""
+    cmd = [str(venv_python(venv)), "-m", "pytest", BEHAVIOUR_TESTS, "-q"]
+    cmd += ["-p", "no:cacheprovider", *args]
+    try:
+        with log.open("w") as out:
+            subprocess.run(
+                cmd,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=clean_env(),
+                timeout=timeout,
+            )
+    except subprocess.TimeoutExpired:
+        return False
+    return True

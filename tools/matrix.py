@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import ast
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,16 +34,20 @@ from pathlib import Path
 from typing import Any
 
 from tools import dep3, race_results, sdist
-from tools.builds import build_key, install_build, requirements_venv
+from tools.builds import (
+    PIN_ONLY_TESTS,
+    build_key,
+    install_build,
+    requirements_venv,
+    run_behaviour_tests,
+)
 from tools.cli import ToolError, picked, reports_errors
 from tools.junit import TestResult, read_junit
 from tools.matrix_report import (
     FUZZ,
     NO,
     OFFSETS,
-    PIN_ONLY_TESTS,
     REFUSED,
-    TESTS,
     UPSTREAM,
     ZERO_FUZZ,
     PatchHunk,
@@ -59,12 +62,9 @@ from tools.project import (
     CONSTRAINTS,
     PATCHES,
     REQUIREMENTS,
-    ROOT,
     Pin,
-    clean_env,
     load_pin,
     matrix_pins,
-    venv_python,
 )
 
 OUT = BUILD / "matrix"
@@ -212,31 +212,11 @@ def apply_series(pristine: Path, dest: Path, patches: list[Patch]) -> Applied:
 def run_tests(venv: Path, deselect: tuple[str, ...], log_dir: Path) -> TestResult:
     junit = log_dir / "junit.xml"
     junit.unlink(missing_ok=True)
-    cmd = [
-        str(venv_python(venv)),
-        "-m",
-        "pytest",
-        TESTS,
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--junitxml={junit}",
-    ]
+    args = [f"--junitxml={junit}"]
     for test in deselect:
-        cmd += ["--deselect", test]
-    env = clean_env()
+        args += ["--deselect", test]
     log = log_dir / "pytest.log"
-    try:
-        with log.open("w") as out:
-            subprocess.run(
-                cmd,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                timeout=TEST_TIMEOUT,
-            )
-    except subprocess.TimeoutExpired:
+    if not run_behaviour_tests(venv, args, log, TEST_TIMEOUT):
         return TestResult(0, 0, 0, note=f"timed out after {TEST_TIMEOUT} s")
     if not junit.exists():
         return TestResult(0, 0, 0, note=f"pytest did not run; see {log}")

@@ -13,12 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tools import dep3
+from tools.builds import BEHAVIOUR_TESTS, PIN_ONLY_TESTS
 from tools.junit import TestResult
 from tools.patches import HunkResult
-
-TESTS = "tests/patch"
-# Checks the version number, so it can only pass on the main pin.
-PIN_ONLY_TESTS = ("tests/patch/test_build.py::test_version_is_the_pinned_release",)
 
 ZERO_FUZZ, OFFSETS, FUZZ, NO = "zero fuzz", "offsets", "fuzz", "no"
 UPSTREAM, REFUSED = "already upstream", "n/a"
@@ -143,7 +140,7 @@ def render_markdown(
     lines = [
         "# The series against aiohttp releases",
         "",
-        f"Series: {names}. Behaviour tests: `{TESTS}` on Python {python}, "
+        f"Series: {names}. Behaviour tests: `{BEHAVIOUR_TESTS}` on Python {python}, "
         "against each release with the series applied.",
         "",
         "| version | sha256 | applies | details | behaviour tests |",

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from tools import measurements
+from tools.builds import BEHAVIOUR_TESTS
 from tools.project import BUILD
 
 OUT = BUILD / "races"
 RESULTS = OUT / "races.json"
-TESTS = "tests/patch"
 PASSED = "passed"
 HAS_TITLE = "### What each unpatched release already has"
 FORWARD_HAS_TITLE = "### What each unpatched release has of the forward series"
@@ -107,8 +107,8 @@ def render(outcomes: list[Outcome], series: dict[str, list[str]]) -> str:
     lines = [
         "### The race table",
         "",
-        f"Behaviour tests (`{TESTS}`) against each build; a cell is *pass* or "
-        "the number of failing cases out of those run. *proves* names the "
+        f"Behaviour tests (`{BEHAVIOUR_TESTS}`) against each build; a cell is "
+        "*pass* or the number of failing cases out of those run. *proves* names the "
         "patch of the series whose fix the test shows (it fails on the "
         "pristine main pin), *forward* the forward patch (it fails on the "
         "release the forward series is pinned to).",

@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import sdist
-from tools.builds import build_key, install_build, requirements_venv
+from tools.builds import (
+    PIN_ONLY_TESTS,
+    build_key,
+    install_build,
+    requirements_venv,
+    run_behaviour_tests,
+)
 from tools.cli import ToolError, picked, reports_errors
 from tools.compat import tomllib
 from tools.measurements import invocation, record
@@ -61,7 +67,6 @@ from tools.race_results import (
     OUT,
     PASSED,
     RESULTS,
-    TESTS,
     Outcome,
     render,
     to_json,
@@ -71,7 +76,6 @@ from tools.race_results import (
 CONSTRAINTS = REQUIREMENTS / "constraints.txt"
 BEHAVIOUR = REQUIREMENTS / "behaviour.txt"
 BEHAVIOUR_NEWER = REQUIREMENTS / "behaviour-newer.txt"
-VERSION_TEST = "tests/patch/test_build.py::test_version_is_the_pinned_release"
 RUN_TIMEOUT = 900  # seconds for one build's tests; each test bounds its waits
 # 3.11 brought propcache and newer yarl and aiosignal than 3.10 accepts.
 NEWER_LINE = (3, 11)
@@ -207,36 +211,14 @@ def run_tests(build: Build, venv: Path) -> Outcome:
     result = OUT / f"outcomes-{slug}.json"
     log = OUT / f"pytest-{slug}.log"
     result.unlink(missing_ok=True)
-    cmd = [
-        str(venv_python(venv)),
-        "-m",
-        "pytest",
-        TESTS,
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--deselect",
-        VERSION_TEST,
-        f"--record-outcomes={result}",
-    ]
-    try:
-        with log.open("w") as out:
-            subprocess.run(
-                cmd,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=clean_env(),
-                timeout=RUN_TIMEOUT,
-            )
-    except subprocess.TimeoutExpired:
+    args = [f"--record-outcomes={result}"]
+    for test in PIN_ONLY_TESTS:
+        args += ["--deselect", test]
+    if not run_behaviour_tests(venv, args, log, RUN_TIMEOUT):
         return Outcome(build.name, note=f"timed out after {RUN_TIMEOUT} s; see {log}")
     if not result.exists():
         return Outcome(build.name, note=f"pytest did not run; see {log}")
     return Outcome(build.name, json.loads(result.read_text(encoding="utf-8")))
-
-
-# ---------------------------------------------------------------- results
 
 
 # ---------------------------------------------------------------- main

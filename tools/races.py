@@ -124,7 +124,8 @@ def builds() -> list[Build]:
     """Every column, whichever series the environment selects."""
     main = load_pin(series_pin_file("main"))
     pins = {p.version: p for p in matrix_pins(main=main)}
-    unknown = [v for v in race_releases() if v not in pins]
+    releases = race_releases()
+    unknown = [v for v in releases if v not in pins]
     if unknown:
         raise RacesError(
             f"{MATRIX_FILE}: [races] lists {', '.join(unknown)}, which [sdists] "
@@ -135,7 +136,7 @@ def builds() -> list[Build]:
         Build(main.version, main),
         Build(f"{main.version} + series", main, patches_of("main"), "main"),
     ]
-    out += [Build(v, pins[v]) for v in race_releases() if v != main.version]
+    out += [Build(v, pins[v]) for v in releases if v != main.version]
     out.append(
         Build(
             f"{forward.version} + forward",
@@ -168,7 +169,8 @@ def ensure_venv(requirements: Path) -> Path:
 
 
 def check_installed(build: Build, venv: Path) -> None:
-    """The venv imports the release under test, compiled, and no other."""
+    """The venv imports the release under test and no other (that it is
+    the compiled one, test_c_parser_is_the_one_in_use shows in each column)."""
     done = subprocess.run(
         [str(venv_python(venv)), "-c", "import aiohttp; print(aiohttp.__version__)"],
         capture_output=True,
